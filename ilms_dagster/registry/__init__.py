@@ -1,0 +1,117 @@
+"""The ILMQ table registry: tables and code lists are data (tables.yaml, codes.yaml), read once here.
+
+Everything table-specific (assets, template sheets, parser, checks) is generated from `TABLES`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import yaml
+
+_HERE = Path(__file__).parent
+_CODES = yaml.safe_load((_HERE / "codes.yaml").read_text())
+_TABLES = yaml.safe_load((_HERE / "tables.yaml").read_text())
+
+FAMILIES = ("stock", "inflow", "outflow", "return", "abroad")
+TEMPLATE_VERSION: str = _TABLES["template_version"]
+ROUNDS: list[str] = [str(r) for r in range(_TABLES["rounds"]["first"], _TABLES["rounds"]["last"] + 1)]
+REPORTING_COUNTRIES: list[str] = list(_CODES["reporting_countries"])
+COUNTRY_NAMES: dict[str, str] = dict(_CODES["countries"])
+SEX: dict[str, str] = dict(_CODES["sex"])
+MIGRATORY_STATUS: dict[str, dict[str, str]] = _CODES["migratory_status"]
+
+
+def reference_years(round_: str | int) -> list[int]:
+    """Reference years a round's questionnaire asks for (earlier years may be revised)."""
+    window = _TABLES["reference_years"]
+    return list(range(int(round_) + window["first"], int(round_) + window["last"] + 1))
+
+
+def _code_list(spec: dict | str) -> dict[str, str]:
+    if isinstance(spec, dict) and set(spec) == {"countries"}:
+        prefix = spec["countries"]
+        codes = {f"{prefix}_TOTAL": "Total"}
+        codes |= {f"{prefix}_{iso}": name for iso, name in COUNTRY_NAMES.items()}
+        codes[f"{prefix}_X"] = "Other countries and not stated"
+        return codes
+    return dict(spec)
+
+
+CLASSIFICATIONS: dict[str, dict[str, str]] = {k: _code_list(v) for k, v in _CODES["classifications"].items()}
+
+
+@dataclass(frozen=True)
+class Column:
+    """One input column of a table sheet: a sex and, for stock tables, a migratory status."""
+
+    indicator: str
+    sex: str
+    classif2: str | None
+    label: str
+
+    @property
+    def code(self) -> str:
+        return self.sex if self.classif2 is None else f"{self.sex} {self.classif2}"
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    id: str
+    indicator: str
+    family: str
+    title: str
+    classification: str
+    bases: tuple[str, ...]
+    unit: str
+
+    @property
+    def categories(self) -> dict[str, str]:
+        """Row categories (classif1 code -> label), in template order."""
+        return CLASSIFICATIONS[self.classification]
+
+    @property
+    def indicators(self) -> list[str]:
+        if not self.bases:
+            return [self.indicator]
+        return [self.indicator.format(basis=b) for b in self.bases]
+
+    @cached_property
+    def columns(self) -> list[Column]:
+        if not self.bases:
+            return [Column(self.indicator, sex, None, label) for sex, label in SEX.items()]
+        return [
+            Column(self.indicator.format(basis=basis), sex, status, f"{status_label} / {sex_label}")
+            for basis in self.bases
+            for status, status_label in MIGRATORY_STATUS[basis].items()
+            for sex, sex_label in SEX.items()
+        ]
+
+    @property
+    def total_category(self) -> str:
+        return next(iter(self.categories))
+
+    @property
+    def sheet(self) -> str:
+        return self.id
+
+
+def _load_tables() -> dict[str, TableSpec]:
+    tables = {}
+    for entry in _TABLES["tables"]:
+        spec = TableSpec(**{**entry, "bases": tuple(entry.get("bases") or ())})
+        if spec.family not in FAMILIES:
+            raise ValueError(f"tables.yaml: table {spec.id} has unknown family {spec.family!r}")
+        if spec.classification not in CLASSIFICATIONS:
+            raise ValueError(f"tables.yaml: table {spec.id} has unknown classification {spec.classification!r}")
+        if len(spec.sheet) > 31:
+            raise ValueError(f"tables.yaml: table id {spec.id} is longer than Excel's 31-character sheet names")
+        if spec.id in tables:
+            raise ValueError(f"tables.yaml: duplicate table id {spec.id}")
+        tables[spec.id] = spec
+    return tables
+
+
+TABLES: dict[str, TableSpec] = _load_tables()
