@@ -6,6 +6,7 @@ Everything table-specific (assets, template sheets, parser, checks) is generated
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from functools import cached_property
 from pathlib import Path
 
@@ -28,6 +29,11 @@ def reference_years(round_: str | int) -> list[int]:
     """Reference years a round's questionnaire asks for (earlier years may be revised)."""
     window = _TABLES["reference_years"]
     return list(range(int(round_) + window["first"], int(round_) + window["last"] + 1))
+
+
+def deadline(round_: str | int) -> date:
+    """Submission deadline of a round."""
+    return date(int(round_), _TABLES["deadline"]["month"], _TABLES["deadline"]["day"])
 
 
 def _code_list(spec: dict | str) -> dict[str, str]:
