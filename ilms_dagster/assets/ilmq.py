@@ -1,0 +1,96 @@
+"""The ILMQ table assets, generated from the registry: one asset per table, one multi-asset step per run.
+
+The step reads the staged Parquet of each partition (the workbook was parsed once, by raw_submission)
+and replaces exactly that partition of every selected table in one warehouse transaction.
+"""
+
+
+import dagster as dg
+import pandas as pd
+from dagster_duckdb import DuckDBResource
+
+from ilms_dagster.assets.intake import raw_submission
+from ilms_dagster.intake import StagedSubmission
+from ilms_dagster.partitions import partition_rounds_countries, submission_partitions
+from ilms_dagster.registry import TABLES, TableSpec
+from ilms_dagster.resources import WAREHOUSE_POOL, IlmsStorage
+from ilms_dagster.resources.warehouse import ensure_schema, replace_partition
+
+PREVIEW_ROWS = 10
+
+
+def table_key(table_id: str) -> dg.AssetKey:
+    return dg.AssetKey(["ilmq", table_id])
+
+
+def _describe(table: TableSpec) -> str:
+    return (
+        f"{table.title}. ILMQ sheet `{table.sheet}`; indicator(s) {', '.join(table.indicators)}; "
+        f"family {table.family}; unit {table.unit}; rows by {table.classification} "
+        f"({len(table.categories)} categories), columns by sex"
+        + (f" x migratory status ({'/'.join(table.bases)})" if table.bases else "")
+        + ". One row per non-blank cell: obs_value NULL with a note for '..' (not available) and 'x' (confidential)."
+    )
+
+
+TABLE_SPECS = [
+    dg.AssetSpec(
+        key=table_key(t.id),
+        deps=[raw_submission],
+        description=_describe(t),
+        group_name=f"ilmq_{t.family}",
+        kinds={"duckdb"},
+        owners=["team:data-engineering"],
+        tags={"family": t.family},
+        metadata={"indicators": ", ".join(t.indicators), "sheet": t.sheet, "dagster/table_name": f"ilmq.{t.id}"},
+        skippable=True,
+    )
+    for t in TABLES.values()
+]
+
+
+@dg.multi_asset(
+    specs=TABLE_SPECS,
+    partitions_def=submission_partitions,
+    can_subset=True,
+    pool=WAREHOUSE_POOL,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    name="ilmq_tables",
+)
+def ilmq_tables(context: dg.AssetExecutionContext, storage: IlmsStorage, warehouse: DuckDBResource):
+    selected = [key.path[-1] for key in context.selected_asset_keys]
+    partitions = partition_rounds_countries(context)
+    staged = {pair: StagedSubmission.load(storage, *pair) for pair in partitions}  # fail before writing
+    totals = {t: {"rows": 0, "filled_cells": 0, "marked_missing_cells": 0, "blank_cells": 0} for t in selected}
+    with warehouse.get_connection() as conn:
+        ensure_schema(conn)
+        for (round_, country), sub in staged.items():
+            parquet = {t: p for t, p in sub.parquet_by_table.items() if t in selected}
+            replace_partition(conn, round_, country, parquet, sub.submission)
+            context.log.info(f"{country} {round_}: replaced {len(parquet)} tables from {sub.submission['original_name']}")
+            for t in selected:
+                for stat, value in sub.stats[t].items():
+                    totals[t][stat] += value
+        previews = {t: _preview(conn, t, partitions) for t in selected}
+    for t in selected:
+        yield dg.MaterializeResult(
+            asset_key=table_key(t),
+            metadata={
+                "dagster/row_count": totals[t]["rows"],
+                **totals[t],
+                "partitions_loaded": len(partitions),
+                "preview": dg.MetadataValue.md(previews[t]),
+            },
+        )
+
+
+def _preview(conn, table_id: str, partitions: list[tuple[str, str]]) -> str:
+    round_, country = partitions[0]
+    frame: pd.DataFrame = conn.execute(
+        f"SELECT ref_area, round, indicator, sex, classif1, classif2, time, obs_value, note, cell FROM ilmq.{table_id}"
+        " WHERE round = ? AND ref_area = ? ORDER BY time, cell LIMIT ?",
+        [int(round_), country, PREVIEW_ROWS],
+    ).df()
+    if frame.empty:
+        return f"{country} {round_}: table not reported (no values in sheet `{table_id}`)."
+    return f"First rows of {country} {round_}:\n\n" + frame.to_markdown(index=False)

@@ -1,0 +1,44 @@
+"""Where files live: the inbox, the immutable archive, per-partition staging and bundled samples."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dagster as dg
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def data_dir() -> Path:
+    """The project's data folder; ILMS_DATA_DIR overrides it."""
+    return Path(os.environ.get("ILMS_DATA_DIR") or PROJECT_ROOT / "data")
+
+
+class IlmsStorage(dg.ConfigurableResource):
+    """File locations. The inbox holds `<round>/<ISO3>*.xlsx`; when it holds no workbook at all the
+    bundled sample submissions (generated on first use) stand in for it."""
+
+    data_dir: str
+    inbox_dir: str
+
+    @property
+    def inbox(self) -> Path:
+        return Path(self.inbox_dir)
+
+    @property
+    def archive(self) -> Path:
+        return Path(self.data_dir) / "archive"
+
+    @property
+    def staging(self) -> Path:
+        return Path(self.data_dir) / "staging"
+
+    @property
+    def samples(self) -> Path:
+        return Path(self.data_dir) / "samples"
+
+
+def default_storage() -> IlmsStorage:
+    root = data_dir()
+    return IlmsStorage(data_dir=str(root), inbox_dir=os.environ.get("ILMS_INBOX") or str(root / "inbox"))

@@ -1,0 +1,94 @@
+"""The DuckDB warehouse: schema, the one-transaction partition replace, read-only access for analysts.
+
+DuckDB allows one writer per file: every asset or check that writes it runs in WAREHOUSE_POOL, whose
+limit is 1 in the shipped dagster.yaml, and opens its connection only for the short load.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import duckdb
+from dagster_duckdb import DuckDBResource
+
+from ilms_dagster.registry import TABLES
+from ilms_dagster.resources.storage import data_dir
+
+WAREHOUSE_POOL = "duckdb_warehouse"
+
+_TIDY_DDL = """
+    ref_area VARCHAR NOT NULL, round INTEGER NOT NULL, indicator VARCHAR NOT NULL, source VARCHAR,
+    sex VARCHAR NOT NULL, classif1 VARCHAR, classif2 VARCHAR, time INTEGER NOT NULL, obs_value DOUBLE,
+    obs_status VARCHAR, note VARCHAR, cell VARCHAR, submission_sha256 VARCHAR NOT NULL
+"""
+SUBMISSIONS_DDL = """
+CREATE TABLE IF NOT EXISTS raw.submissions (
+    sha256 VARCHAR NOT NULL, round INTEGER NOT NULL, ref_area VARCHAR NOT NULL, original_name VARCHAR NOT NULL,
+    size_bytes BIGINT NOT NULL, received_at TIMESTAMP NOT NULL, archive_path VARCHAR NOT NULL,
+    template_version VARCHAR, submission_date DATE, focal_point VARCHAR, institution VARCHAR,
+    loaded_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+    PRIMARY KEY (sha256, round, ref_area)
+)"""
+
+
+def warehouse_path() -> Path:
+    return Path(os.environ.get("ILMS_WAREHOUSE") or data_dir() / "warehouse.duckdb")
+
+
+def default_warehouse() -> DuckDBResource:
+    path = warehouse_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return DuckDBResource(database=str(path))
+
+
+def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
+    """Create the raw and ilmq schemas and tables if missing (idempotent)."""
+    conn.execute("CREATE SCHEMA IF NOT EXISTS raw")
+    conn.execute("CREATE SCHEMA IF NOT EXISTS ilmq")
+    conn.execute(SUBMISSIONS_DDL)
+    for table in TABLES.values():
+        conn.execute(f"CREATE TABLE IF NOT EXISTS ilmq.{table.id} ({_TIDY_DDL})")
+
+
+def replace_partition(
+    conn: duckdb.DuckDBPyConnection,
+    round_: str,
+    country: str,
+    parquet_by_table: Mapping[str, Path],
+    submission: Mapping[str, object],
+) -> dict[str, int]:
+    """Replace exactly one round x country partition of the given tables, and record the submission,
+    in one transaction: a failure anywhere leaves the warehouse as it was. Returns rows per table."""
+    rows = {}
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        conn.execute(
+            "INSERT INTO raw.submissions (sha256, round, ref_area, original_name, size_bytes, received_at, archive_path,"
+            " template_version, submission_date, focal_point, institution)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            [submission[k] for k in ("sha256", "round", "ref_area", "original_name", "size_bytes", "received_at",
+                                     "archive_path", "template_version", "submission_date", "focal_point",
+                                     "institution")],  # fmt: skip
+        )
+        for table_id, parquet in parquet_by_table.items():
+            conn.execute(f"DELETE FROM ilmq.{table_id} WHERE round = ? AND ref_area = ?", [int(round_), country])
+            conn.execute(f"INSERT INTO ilmq.{table_id} BY NAME SELECT * FROM read_parquet(?)", [str(parquet)])
+            rows[table_id] = conn.execute(
+                f"SELECT count(*) FROM ilmq.{table_id} WHERE round = ? AND ref_area = ?", [int(round_), country]
+            ).fetchone()[0]
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return rows
+
+
+def connect_read_only(path: Path | None = None) -> duckdb.DuckDBPyConnection:
+    """How analysts (and tests) open the warehouse: read-only, so they never block the writer."""
+    return duckdb.connect(str(path or warehouse_path()), read_only=True)
+
+
+def table_counts(conn: duckdb.DuckDBPyConnection, tables: Iterable[str] | None = None) -> dict[str, int]:
+    return {t: conn.execute(f"SELECT count(*) FROM ilmq.{t}").fetchone()[0] for t in tables or TABLES}
