@@ -92,3 +92,22 @@ def connect_read_only(path: Path | None = None) -> duckdb.DuckDBPyConnection:
 
 def table_counts(conn: duckdb.DuckDBPyConnection, tables: Iterable[str] | None = None) -> dict[str, int]:
     return {t: conn.execute(f"SELECT count(*) FROM ilmq.{t}").fetchone()[0] for t in tables or TABLES}
+
+
+def latest_values(conn: duckdb.DuckDBPyConnection, country: str, years: list[int]) -> dict[tuple, float | str]:
+    """The most recent vintage of every value the warehouse holds for a country and years, keyed like
+    workbook values (table, year, classif1, sex, classif2): used to prefill a template for revision."""
+    from ilms_dagster.workbook import MARKER_NOTES
+
+    marker_of = {note: marker for marker, note in MARKER_NOTES.items()}
+    values: dict[tuple, float | str] = {}
+    for table in TABLES:
+        rows = conn.execute(
+            f"SELECT time, classif1, sex, classif2, obs_value, note FROM ilmq.{table}"
+            " WHERE ref_area = ? AND list_contains(?, time)"
+            " QUALIFY row_number() OVER (PARTITION BY indicator, time, classif1, sex, classif2 ORDER BY round DESC) = 1",
+            [country, years],
+        ).fetchall()
+        for time, classif1, sex, classif2, value, note in rows:
+            values[(table, time, classif1, sex, classif2)] = value if value is not None else marker_of.get(note, "..")
+    return values

@@ -1,0 +1,150 @@
+"""`ilms`: the command line for focal-point templates, sample data and running the pipeline."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Annotated
+
+os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+
+import typer  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from ilms_dagster.registry import REPORTING_COUNTRIES, ROUNDS, TABLES, reference_years  # noqa: E402
+
+app = typer.Typer(help="ilms-dagster: ILMQ templates, sample submissions and the ingestion pipeline.", no_args_is_help=True)
+console = Console()
+QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}  # we print our own progress
+
+
+@app.command()
+def template(
+    country: Annotated[str, typer.Option(help="ISO3 code of the reporting country")],
+    round_: Annotated[str, typer.Option("--round", help="Collection round (year)")],
+    out: Annotated[Path | None, typer.Option(help="Output .xlsx (default ILMQ_<round>_<country>.xlsx)")] = None,
+    prefill: Annotated[bool, typer.Option(help="Prefill with the values the warehouse already holds")] = False,
+) -> None:
+    """Write the ILMQ workbook template for a country and round."""
+    from ilms_dagster.resources.warehouse import connect_read_only, latest_values, warehouse_path
+    from ilms_dagster.workbook import write_workbook
+
+    country = country.upper()
+    values = {}
+    if prefill:
+        if not warehouse_path().exists():
+            raise typer.BadParameter(f"--prefill: no warehouse at {warehouse_path()}")
+        with connect_read_only() as conn:
+            values = latest_values(conn, country, reference_years(round_))
+    path = write_workbook(out or Path(f"{country}_ILMQ_{round_}.xlsx"), country, round_, values=values)
+    console.print(f"Wrote {path} ({len(TABLES)} tables, years {reference_years(round_)}, {len(values)} prefilled values)")
+
+
+@app.command()
+def samples(
+    out: Annotated[Path | None, typer.Option(help="Folder (default <data>/samples)")] = None,
+    round_: Annotated[list[str] | None, typer.Option("--round", help="Rounds (default all)")] = None,
+) -> None:
+    """Write the deterministic sample submissions (ten ASEAN countries)."""
+    from ilms_dagster.resources import default_storage
+    from ilms_dagster.samples import ensure_samples
+
+    paths = ensure_samples(out or default_storage().samples, rounds=round_ or ROUNDS)
+    console.print(f"{len(paths)} sample submissions in {out or default_storage().samples}")
+
+
+@app.command()
+def run(
+    round_: Annotated[str, typer.Option("--round", help="Collection round (default: the latest)")] = ROUNDS[-1],
+    country: Annotated[list[str] | None, typer.Option(help="Countries (default: all reporting countries)")] = None,
+) -> None:
+    """Run the main job: ingest one round for every country into the warehouse, then print a summary."""
+    import dagster as dg
+
+    from ilms_dagster.definitions import defs
+    from ilms_dagster.instance import ensure_dagster_home
+
+    ensure_dagster_home()
+    countries = [c.upper() for c in country or REPORTING_COUNTRIES]
+    job = defs.resolve_job_def("ingest_submissions")
+    failed = []
+    with dg.DagsterInstance.get() as instance, _progress() as progress:
+        task = progress.add_task(f"Round {round_}", total=len(countries))
+        for code in countries:
+            progress.update(task, description=f"Round {round_}: {code}")
+            started = time.monotonic()
+            result = job.execute_in_process(
+                partition_key=dg.MultiPartitionKey({"round": round_, "country": code}),
+                instance=instance,
+                raise_on_error=False,
+                run_config=QUIET_LOGS,
+            )
+            status = "[green]ok" if result.success else "[red]FAILED"
+            progress.console.print(f"  {code} {round_}: {status}[/] ({time.monotonic() - started:.1f}s)")
+            if not result.success:
+                failed.append((code, _failure_message(result)))
+            progress.advance(task)
+    for code, message in failed:
+        console.print(f"[red]{code} {round_} failed:[/]\n{message}")
+    summary()
+    if failed:
+        raise typer.Exit(1)
+
+
+def _failure_message(result) -> str:
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data.error:
+            return event.step_failure_data.error.message.strip()
+    return "see the run's logs in the Dagster UI"
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=console)  # fmt: skip
+
+
+@app.command()
+def summary() -> None:
+    """Print what the warehouse holds: values per ILMQ table and country (latest round loaded)."""
+    from ilms_dagster.resources.warehouse import connect_read_only, warehouse_path
+
+    if not warehouse_path().exists():
+        console.print(f"No warehouse yet at {warehouse_path()}: run `ilms run` first.")
+        raise typer.Exit(1)
+    with connect_read_only() as conn:
+        union = " UNION ALL ".join(f"SELECT '{t}' AS tbl, ref_area, round, obs_value FROM ilmq.{t}" for t in TABLES)
+        rows = conn.execute(
+            f"SELECT tbl, ref_area, count(*) AS n FROM ({union}) GROUP BY ALL ORDER BY tbl, ref_area"
+        ).fetchall()
+        submissions = conn.execute("SELECT count(*), count(DISTINCT ref_area), max(round) FROM raw.submissions").fetchone()
+    countries = sorted({r[1] for r in rows})
+    counts = {(t, c): n for t, c, n in rows}
+    table = Table(title=f"Warehouse {warehouse_path()}: values per ILMQ table and country")
+    table.add_column("table")
+    for c in countries:
+        table.add_column(c, justify="right")
+    for t in TABLES:
+        table.add_row(t, *[str(counts.get((t, c), "")) for c in countries])
+    console.print(table)
+    console.print(
+        f"{submissions[0]} submissions from {submissions[1]} countries (latest round {submissions[2]}); "
+        f"{sum(counts.values())} values in {len({t for t, _ in counts})} of {len(TABLES)} tables."
+    )
+
+
+@app.command()
+def dev() -> None:
+    """Start the Dagster UI (`dagster dev`) on the project's instance (shipped dagster.yaml)."""
+    from ilms_dagster.instance import ensure_dagster_home
+
+    home = ensure_dagster_home()
+    console.print(f"DAGSTER_HOME={home}")
+    os.execvp("dagster", ["dagster", "dev", "-m", "ilms_dagster.definitions"])
+
+
+if __name__ == "__main__":
+    app()
