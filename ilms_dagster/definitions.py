@@ -9,19 +9,19 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 
 import dagster as dg  # noqa: E402
 
-from ilms_dagster.assets import ilmq_tables, raw_submission  # noqa: E402
+from ilms_dagster.assets import ilmq_tables, submission_file  # noqa: E402
 from ilms_dagster.partitions import submission_partitions  # noqa: E402
 from ilms_dagster.resources import default_storage, default_warehouse  # noqa: E402
 
 ingest_job = dg.define_asset_job(
     "ingest_submissions",
-    selection=dg.AssetSelection.assets(raw_submission, ilmq_tables),
+    selection=dg.AssetSelection.assets(submission_file, ilmq_tables),
     partitions_def=submission_partitions,
     description="Archive, parse and load ILMQ submissions into the warehouse, per round x country.",
 )
 
 defs = dg.Definitions(
-    assets=[raw_submission, ilmq_tables],
+    assets=[submission_file, ilmq_tables],
     jobs=[ingest_job],
     resources={"storage": default_storage(), "warehouse": default_warehouse()},
 )

@@ -107,7 +107,7 @@ class StagedSubmission:
         folder = staging_folder(storage, round_, country)
         if not (folder / "submission.json").exists():
             raise NoSubmission(
-                f"No staged submission for {country} round {round_} in {folder}: materialize raw_submission first."
+                f"No staged submission for {country} round {round_} in {folder}: materialize submission_file first."
             )
         saved = json.loads((folder / "submission.json").read_text())
         return cls(folder, saved["submission"], saved["stats"])

@@ -1,4 +1,4 @@
 from ilms_dagster.assets.ilmq import ilmq_tables
-from ilms_dagster.assets.intake import raw_submission
+from ilms_dagster.assets.intake import submission_file
 
-__all__ = ["raw_submission", "ilmq_tables"]
+__all__ = ["submission_file", "ilmq_tables"]

@@ -1,6 +1,6 @@
 """The ILMQ table assets, generated from the registry: one asset per table, one multi-asset step per run.
 
-The step reads the staged Parquet of each partition (the workbook was parsed once, by raw_submission)
+The step reads the staged Parquet of each partition (the workbook was parsed once, by submission_file)
 and replaces exactly that partition of every selected table in one warehouse transaction.
 """
 
@@ -9,7 +9,7 @@ import dagster as dg
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 
-from ilms_dagster.assets.intake import raw_submission
+from ilms_dagster.assets.intake import submission_file
 from ilms_dagster.intake import StagedSubmission
 from ilms_dagster.partitions import partition_rounds_countries, submission_partitions
 from ilms_dagster.registry import TABLES, TableSpec
@@ -17,6 +17,9 @@ from ilms_dagster.resources import WAREHOUSE_POOL, IlmsStorage
 from ilms_dagster.resources.warehouse import ensure_schema, replace_partition
 
 PREVIEW_ROWS = 10
+
+
+SUBMISSIONS_KEY = dg.AssetKey(["raw", "submissions"])
 
 
 def table_key(table_id: str) -> dg.AssetKey:
@@ -36,7 +39,7 @@ def _describe(table: TableSpec) -> str:
 TABLE_SPECS = [
     dg.AssetSpec(
         key=table_key(t.id),
-        deps=[raw_submission],
+        deps=[submission_file],
         description=_describe(t),
         group_name=f"ilmq_{t.family}",
         kinds={"duckdb"},
@@ -46,6 +49,18 @@ TABLE_SPECS = [
         skippable=True,
     )
     for t in TABLES.values()
+] + [
+    dg.AssetSpec(
+        key=SUBMISSIONS_KEY,
+        deps=[submission_file],
+        description="One row per received ILMQ workbook loaded into the warehouse: sha256, original name, size, "
+        "time received, archive path and the Metadata sheet (focal point, submission date, template version).",
+        group_name="intake",
+        kinds={"duckdb"},
+        owners=["team:data-engineering"],
+        metadata={"dagster/table_name": "raw.submissions"},
+        skippable=True,
+    )
 ]
 
 
@@ -58,7 +73,7 @@ TABLE_SPECS = [
     name="ilmq_tables",
 )
 def ilmq_tables(context: dg.AssetExecutionContext, storage: IlmsStorage, warehouse: DuckDBResource):
-    selected = [key.path[-1] for key in context.selected_asset_keys]
+    selected = [key.path[-1] for key in context.selected_asset_keys if key != SUBMISSIONS_KEY]
     partitions = partition_rounds_countries(context)
     staged = {pair: StagedSubmission.load(storage, *pair) for pair in partitions}  # fail before writing
     totals = {t: {"rows": 0, "filled_cells": 0, "marked_missing_cells": 0, "blank_cells": 0} for t in selected}
@@ -72,6 +87,13 @@ def ilmq_tables(context: dg.AssetExecutionContext, storage: IlmsStorage, warehou
                 for stat, value in sub.stats[t].items():
                     totals[t][stat] += value
         previews = {t: _preview(conn, t, partitions) for t in selected}
+    if SUBMISSIONS_KEY in context.selected_asset_keys:
+        yield dg.MaterializeResult(
+            asset_key=SUBMISSIONS_KEY,
+            metadata={"submissions": dg.MetadataValue.md("\n".join(
+                f"- {c} {r}: `{s.submission['original_name']}` sha256 `{s.submission['sha256'][:12]}`"
+                for (r, c), s in staged.items()))},  # fmt: skip
+        )
     for t in selected:
         yield dg.MaterializeResult(
             asset_key=table_key(t),

@@ -1,4 +1,4 @@
-"""raw_submission: find, archive, parse and stage a partition's workbook (no warehouse lock needed)."""
+"""submission_file: the workbook received for a partition, found in the inbox, archived, parsed and staged (no warehouse lock needed)."""
 
 
 import dagster as dg
@@ -19,7 +19,7 @@ from ilms_dagster.workbook import SubmissionError
     "openpyxl and staged as one Parquet file per ILMQ table. A bad workbook fails here, naming file, "
     "sheet and cell, before anything reaches the warehouse.",
 )
-def raw_submission(context: dg.AssetExecutionContext, storage: IlmsStorage) -> dg.MaterializeResult:
+def submission_file(context: dg.AssetExecutionContext, storage: IlmsStorage) -> dg.MaterializeResult:
     summary = []
     failures = []
     for round_, country in partition_rounds_countries(context):
