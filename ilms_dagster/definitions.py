@@ -7,7 +7,11 @@ import os
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 
+import warnings  # noqa: E402
+
 import dagster as dg  # noqa: E402
+
+warnings.filterwarnings("ignore", category=dg.BetaWarning)  # backfill_policy is beta but the documented way
 
 from ilms_dagster.assets import ilmq_tables, submission_file  # noqa: E402
 from ilms_dagster.partitions import submission_partitions  # noqa: E402

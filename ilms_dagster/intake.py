@@ -123,7 +123,10 @@ def stage(storage: IlmsStorage, round_: str, country: str, manifest: dict) -> St
     Raises SubmissionError (naming file, sheet and cell) on a bad workbook, leaving the previous
     staging folder, and so the warehouse, untouched.
     """
-    parsed = parse_workbook(Path(manifest["archive_path"]), country, round_, sha256=manifest["sha256"])
+    parsed = parse_workbook(
+        Path(manifest["archive_path"]), country, round_, sha256=manifest["sha256"],
+        name=f"{manifest['original_name']} (sha256 {manifest['sha256'][:12]})",
+    )  # fmt: skip
     final = staging_folder(storage, round_, country)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{country}-"))

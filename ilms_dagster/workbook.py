@@ -64,7 +64,7 @@ class SubmissionError(ValueError):
     def __init__(self, file: str | Path, problems: list[tuple[str, str, str]]):
         self.file = str(file)
         self.problems = problems  # (sheet, cell, message)
-        lines = [f"{Path(file).name}: {len(problems)} problem(s) in the workbook"]
+        lines = [f"{self.file}: {len(problems)} problem(s) in the workbook"]
         lines += [f"  - sheet {sheet!r}, cell {cell}: {msg}" for sheet, cell, msg in problems[:50]]
         if len(problems) > 50:
             lines.append(f"  ... and {len(problems) - 50} more")
@@ -229,25 +229,32 @@ class Submission:
 
 
 def parse_workbook(
-    path: Path, country: str, round_: str | int, sha256: str = "", tables: list[TableSpec] | None = None
+    path: Path,
+    country: str,
+    round_: str | int,
+    sha256: str = "",
+    tables: list[TableSpec] | None = None,
+    name: str | None = None,
 ) -> Submission:
     """Read a submission into tidy frames, or raise SubmissionError listing every problem found.
 
     The workbook must be the template of this country and round: same version, same sheets, codes and
     years. Blank cells are missing (no row); '..' and 'x' give a row with no value and a note; '-' is 0.
+    `name` is how errors name the file (the name it was received under, not its archive path).
     """
+    label = name or Path(path).name
     problems: list[tuple[str, str, str]] = []
     try:
         wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many types for a non-workbook
-        raise SubmissionError(path, [("-", "-", f"not a readable .xlsx workbook ({type(exc).__name__}: {exc})")])
+        raise SubmissionError(label, [("-", "-", f"not a readable .xlsx workbook ({type(exc).__name__}: {exc})")])
     try:
         if METADATA_SHEET not in wb.sheetnames:
-            raise SubmissionError(path, [(METADATA_SHEET, "-", "sheet is missing")])
+            raise SubmissionError(label, [(METADATA_SHEET, "-", "sheet is missing")])
         meta = _read_metadata(wb[METADATA_SHEET], problems)
         _check_metadata(meta, country, round_, problems)
         if problems:  # a wrong version or partition makes the table layout meaningless
-            raise SubmissionError(path, problems)
+            raise SubmissionError(label, problems)
         years = tuple(reference_years(round_))
         frames, cells_total = {}, {}
         for table in tables or TABLES.values():
@@ -269,7 +276,7 @@ def parse_workbook(
     finally:
         wb.close()
     if problems:
-        raise SubmissionError(path, problems)
+        raise SubmissionError(label, problems)
     return Submission(meta, frames, cells_total)
 
 

@@ -1,0 +1,79 @@
+"""Shared fixtures: a project on temporary folders with a real DuckDB warehouse and real Dagster runs."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+os.environ["DAGSTER_DISABLE_TELEMETRY"] = "1"
+os.environ["GX_ANALYTICS_ENABLED"] = "False"
+
+import dagster as dg  # noqa: E402
+import duckdb  # noqa: E402
+import pytest  # noqa: E402
+from dagster_duckdb import DuckDBResource  # noqa: E402
+
+from ilms_dagster.resources import IlmsStorage  # noqa: E402
+
+warnings.filterwarnings("ignore", category=dg.BetaWarning)
+warnings.filterwarnings("ignore", category=dg.PreviewWarning)
+
+
+@dataclass
+class Project:
+    """A data folder, inbox and warehouse of their own, and a way to materialize partitions into them."""
+
+    root: Path
+
+    @property
+    def inbox(self) -> Path:
+        return self.root / "inbox"
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.root / "warehouse.duckdb"
+
+    @property
+    def resources(self) -> dict:
+        return {
+            "storage": IlmsStorage(data_dir=str(self.root), inbox_dir=str(self.inbox)),
+            "warehouse": DuckDBResource(database=str(self.warehouse_path)),
+        }
+
+    def materialize(self, round_: str, country: str, selection=None, raise_on_error: bool = True):
+        from ilms_dagster.assets import ilmq_tables, submission_file
+
+        return dg.materialize(
+            selection or [submission_file, ilmq_tables],
+            partition_key=dg.MultiPartitionKey({"round": str(round_), "country": country}),
+            resources=self.resources,
+            raise_on_error=raise_on_error,
+        )
+
+    def query(self, sql: str, params=None) -> list[tuple]:
+        with duckdb.connect(str(self.warehouse_path), read_only=True) as conn:
+            return conn.execute(sql, params or []).fetchall()
+
+    def snapshot(self) -> dict[str, list[tuple]]:
+        """Every row of every warehouse table (raw + ilmq), for before/after comparisons."""
+        if not self.warehouse_path.exists():
+            return {}
+        with duckdb.connect(str(self.warehouse_path), read_only=True) as conn:
+            tables = conn.execute(
+                "SELECT table_schema || '.' || table_name FROM information_schema.tables"
+                " WHERE table_schema IN ('raw', 'ilmq') ORDER BY 1"
+            ).fetchall()
+            return {t: sorted(conn.execute(f"SELECT * EXCLUDE (loaded_at) FROM {t}" if t == "raw.submissions"
+                                           else f"SELECT * FROM {t}").fetchall(), key=repr)  # fmt: skip
+                    for (t,) in tables}  # fmt: skip
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch) -> Project:
+    monkeypatch.setenv("ILMS_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("ILMS_INBOX", str(tmp_path / "inbox"))
+    monkeypatch.setenv("ILMS_WAREHOUSE", str(tmp_path / "warehouse.duckdb"))
+    (tmp_path / "inbox").mkdir()
+    return Project(tmp_path)
