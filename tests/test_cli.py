@@ -1,0 +1,41 @@
+"""The `ilms` command line on real files: prefilled templates and the definitions loading."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from typer.testing import CliRunner
+
+from ilms_dagster.cli import app
+from ilms_dagster.workbook import parse_workbook, write_workbook
+
+runner = CliRunner()
+
+
+def test_prefilled_template_carries_the_latest_vintage_for_revision(project):
+    key = ("emp_by_activity", 2022, "ECO_SECTOR_TOTAL", "SEX_T", "CCT_CIT_NONCIT")
+    write_workbook(project.inbox / "2023" / "THA.xlsx", "THA", 2023, values={key: 2900.0})
+    write_workbook(project.inbox / "2024" / "THA.xlsx", "THA", 2024,
+                   values={key: 2950.5, ("emp_by_activity", 2021, "ECO_SECTOR_AGR", "SEX_T", "CCT_CIT_NONCIT"): "x"})
+    assert project.materialize("2023", "THA").success and project.materialize("2024", "THA").success
+
+    out = project.root / "THA_2025.xlsx"
+    result = runner.invoke(app, ["template", "--country", "tha", "--round", "2025", "--out", str(out), "--prefill"])
+    assert result.exit_code == 0, result.output
+    assert "1 prefilled values" in result.output  # 2021 is outside round 2025's window 2022-2024
+    frame = parse_workbook(out, "THA", "2025").tables["emp_by_activity"]
+    assert frame[["time", "classif1", "obs_value"]].values.tolist() == [[2022, "ECO_SECTOR_TOTAL", 2950.5]]
+
+
+def test_prefill_without_a_warehouse_is_a_clear_error(project):
+    result = runner.invoke(app, ["template", "--country", "THA", "--round", "2025", "--prefill",
+                                 "--out", str(project.root / "t.xlsx")])  # fmt: skip
+    assert result.exit_code != 0 and "no warehouse at" in result.output
+
+
+def test_dagster_definitions_validate_passes():
+    done = subprocess.run([sys.executable, "-m", "dagster", "definitions", "validate", "-m", "ilms_dagster.definitions"],
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "All code locations passed validation" in done.stdout + done.stderr
