@@ -193,13 +193,14 @@ def _stock_table(country: str, year: int, round_: str, table_id: str, values: di
     prefix = table_id.split("_by_")[0]
     for basis in set(table.bases) & set(PROFILES[country]["bases"]):
         leaves = _stock_leaves(country, year, round_, basis)
-        rng = _rng(country, year, basis, table_id)
         # cells[status][sex][category], built from leaf statuses and sexes, then summed up
         cells: dict[str, dict[str, dict[str, int]]] = {}
         for status in list(MIGRATORY_STATUS[basis])[1:]:
             migrant = status.endswith(("FOREIGN", "NONCIT"))
             for sex in ("SEX_M", "SEX_F"):
-                parts = [_split(leaves[q][status][sex], table.classification, migrant, _rng(rng.random()))
+                # a quantity's split depends on the classification, not the table: lf_by_age = emp + unemp by age
+                parts = [_split(leaves[q][status][sex], table.classification, migrant,
+                                _rng(country, year, basis, table.classification, q, status, sex))
                          for q in STOCK_QUANTITIES[prefix]]  # fmt: skip
                 leaf_values = {c: sum(part[c] for part in parts) for c in parts[0]}
                 cells.setdefault(status, {})[sex] = _expand(table.classification, leaf_values)
@@ -311,7 +312,7 @@ def _restrict(country: str, values: dict) -> None:
             del values[key]
         elif table_id in p.get("sex_total_only", []) and sex != "SEX_T":
             del values[key]
-        elif (limit := p.get("confidential_below")) and TABLES[table_id].unit == "thousands" and 0 < values[key] < limit:
+        elif table_id in p.get("confidential_tables", []) and 0 < values[key] < p["confidential_below"]:
             values[key] = CONFIDENTIAL
     if country == "MMR":  # earnings by sex were not available from the survey
         for key in [k for k in values if k[0] == "earnings_employees" and k[3] != "SEX_T"]:

@@ -8,6 +8,7 @@ reference year. Cell positions come only from `SheetLayout`, so template and par
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -142,10 +143,14 @@ def write_workbook(
 
 
 def _normalise_zip(data: bytes) -> bytes:
+    """Fix the zip entry times and the save time openpyxl stamps into docProps/core.xml."""
     out = io.BytesIO()
     with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
         for info in src.infolist():
-            dst.writestr(zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0)), src.read(info.filename),
+            content = src.read(info.filename)
+            if info.filename == "docProps/core.xml":
+                content = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*", rb"\g<1>2000-01-01T00:00:00Z", content)
+            dst.writestr(zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0)), content,
                          compress_type=zipfile.ZIP_DEFLATED)  # fmt: skip
     return out.getvalue()
 

@@ -39,3 +39,22 @@ def test_dagster_definitions_validate_passes():
                           capture_output=True, text=True, timeout=300)  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     assert "All code locations passed validation" in done.stdout + done.stderr
+
+
+def test_main_command_populates_the_warehouse_from_the_bundled_samples(project):
+    """`ilms run` (the README's main command) on an empty inbox: latest round, ten countries, every table."""
+    import os
+
+    from ilms_dagster.registry import REPORTING_COUNTRIES, ROUNDS, TABLES
+
+    env = os.environ | {"DAGSTER_HOME": str(project.root / "dagster_home")}
+    done = subprocess.run([sys.executable, "-m", "ilms_dagster.cli", "run"], capture_output=True, text=True,
+                          env=env, timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"10 submissions from 10 countries (latest round {ROUNDS[-1]})" in done.stdout
+    assert project.query("SELECT DISTINCT ref_area, round FROM raw.submissions ORDER BY 1") == sorted(
+        (c, int(ROUNDS[-1])) for c in REPORTING_COUNTRIES
+    )
+    empty = [t for t in TABLES if project.query(f"SELECT count(*) FROM ilmq.{t}") == [(0,)]]
+    assert empty == []
+    assert (project.root / "dagster_home" / "dagster.yaml").exists()  # runs are recorded on the project instance
