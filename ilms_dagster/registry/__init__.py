@@ -104,9 +104,10 @@ class TableSpec:
         return self.id
 
 
-def _load_tables() -> dict[str, TableSpec]:
+def load_tables(entries: list[dict]) -> dict[str, TableSpec]:
+    """Validate registry entries (as in tables.yaml) into TableSpecs, with errors naming the entry."""
     tables = {}
-    for entry in _TABLES["tables"]:
+    for entry in entries:
         spec = TableSpec(**{**entry, "bases": tuple(entry.get("bases") or ())})
         if spec.family not in FAMILIES:
             raise ValueError(f"tables.yaml: table {spec.id} has unknown family {spec.family!r}")
@@ -120,4 +121,4 @@ def _load_tables() -> dict[str, TableSpec]:
     return tables
 
 
-TABLES: dict[str, TableSpec] = _load_tables()
+TABLES: dict[str, TableSpec] = load_tables(_TABLES["tables"])
