@@ -1,0 +1,65 @@
+"""Ingestion benchmark: why a workbook is parsed once per partition, and how short the locked load is.
+
+Measured side by side in one run, on the bundled samples of one round (ten countries):
+  A. parse once per partition and split into all tables (what submission_file does);
+  B. load the workbook once per table (what one asset per table reading its own sheet would do);
+  C. the warehouse load of the staged Parquet (the only part done inside the DuckDB pool).
+Usage: uv run python benchmarks/ingest.py [--round 2024]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+
+from ilms_dagster.intake import StagedSubmission, archive, stage
+from ilms_dagster.registry import REPORTING_COUNTRIES, ROUNDS, TABLES
+from ilms_dagster.resources import IlmsStorage
+from ilms_dagster.resources.warehouse import ensure_schema, replace_partition
+from ilms_dagster.samples import ensure_samples, sample_path
+from ilms_dagster.workbook import parse_workbook
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--round", default=ROUNDS[-1])
+    round_ = parser.parse_args().round
+    with tempfile.TemporaryDirectory() as tmp:
+        storage = IlmsStorage(data_dir=tmp, inbox_dir=str(Path(tmp) / "inbox"))
+        ensure_samples(storage.samples, rounds=[round_])
+        files = {c: sample_path(storage.samples, c, round_) for c in REPORTING_COUNTRIES}
+
+        started = time.perf_counter()
+        for country, path in files.items():
+            stage(storage, round_, country, archive(storage, path))
+        once = time.perf_counter() - started
+
+        started = time.perf_counter()
+        for country, path in files.items():
+            for table in TABLES.values():
+                parse_workbook(path, country, round_, tables=[table])
+        per_table = time.perf_counter() - started
+
+        with duckdb.connect(str(Path(tmp) / "warehouse.duckdb")) as conn:
+            ensure_schema(conn)
+            started = time.perf_counter()
+            for country in files:
+                staged = StagedSubmission.load(storage, round_, country)
+                replace_partition(conn, round_, country, staged.parquet_by_table, staged.submission)
+            load = time.perf_counter() - started
+            values = sum(conn.execute(f"SELECT count(*) FROM ilmq.{t}").fetchone()[0] for t in TABLES)
+
+    n = len(files)
+    print(f"round {round_}: {n} submissions, {len(TABLES)} tables, {values} values")
+    print(f"A parse once per partition + stage : {once:7.2f} s  ({once / n:.3f} s/partition)")
+    print(f"B load the workbook once per table : {per_table:7.2f} s  ({per_table / n:.3f} s/partition)")
+    print(f"C locked warehouse load (Parquet)  : {load:7.2f} s  ({load / n:.3f} s/partition)")
+    print(f"B/A = {per_table / once:.1f}x slower; the lock is held for {load / (once + load):.0%} of the ingest time")
+
+
+if __name__ == "__main__":
+    main()
