@@ -88,6 +88,14 @@ def run(
             if not result.success:
                 failed.append((code, _failure_message(result)))
             progress.advance(task)
+        started = time.monotonic()
+        result = defs.resolve_job_def("build_models").execute_in_process(
+            instance=instance, raise_on_error=False, run_config=QUIET_LOGS
+        )
+        status = "[green]ok" if result.success else "[red]FAILED"
+        progress.console.print(f"  models (staging + marts): {status}[/] ({time.monotonic() - started:.1f}s)")
+        if not result.success:
+            failed.append(("models", _failure_message(result)))
     for code, message in failed:
         console.print(f"[red]{code} {round_} failed:[/]\n{message}")
     summary()
@@ -121,6 +129,7 @@ def summary() -> None:
             f"SELECT tbl, ref_area, count(*) AS n FROM ({union}) GROUP BY ALL ORDER BY tbl, ref_area"
         ).fetchall()
         submissions = conn.execute("SELECT count(*), count(DISTINCT ref_area), max(round) FROM raw.submissions").fetchone()
+        indicators = _indicators_summary(conn)
     countries = sorted({r[1] for r in rows})
     counts = {(t, c): n for t, c, n in rows}
     table = Table(title=f"Warehouse {warehouse_path()}: values per ILMQ table and country")
@@ -134,6 +143,41 @@ def summary() -> None:
         f"{submissions[0]} submissions from {submissions[1]} countries (latest round {submissions[2]}); "
         f"{sum(counts.values())} values in {len({t for t, _ in counts})} of {len(TABLES)} tables."
     )
+    if indicators:
+        console.print(indicators)
+
+
+def _indicators_summary(conn) -> str:
+    """One line on the models: partitions accepted by the checks and the headline completeness."""
+    built = conn.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'marts'"
+                         " AND table_name = 'completeness'").fetchone()[0]  # fmt: skip
+    headline = built and conn.execute(
+        "SELECT filled_cells, expected_cells, completeness_pct FROM marts.completeness"
+        " WHERE level = 'overall' AND expected_cells > 0"
+    ).fetchone()
+    if not headline:
+        return ""
+    filled, expected, pct = headline
+    accepted, partitions = conn.execute(
+        "SELECT (SELECT count(*) FROM staging.accepted_partitions),"
+        " (SELECT count(*) FROM (SELECT DISTINCT round, ref_area FROM raw.submissions))"
+    ).fetchone()
+    line = (f"Indicators (marts.*, see docs/data_dictionary.md): {accepted} of {partitions} partitions accepted by "
+            f"the checks; completeness {pct:.1f}% ({filled} of {expected} country x table x year cells filled).")  # fmt: skip
+    if accepted < partitions:
+        line += " Partitions without a passing check (validation.partition_status) are quarantined from the marts."
+    return line
+
+
+@app.command()
+def dictionary(
+    out: Annotated[Path | None, typer.Option(help="Output file (default docs/data_dictionary.md)")] = None,
+) -> None:
+    """Regenerate the data dictionary of the SQL models (docs/data_dictionary.md) from their headers."""
+    from ilms_dagster.models import DICTIONARY_PATH, write_dictionary
+
+    path = write_dictionary(out or DICTIONARY_PATH)
+    console.print(f"Wrote {path}")
 
 
 @app.command()

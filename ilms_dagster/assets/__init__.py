@@ -1,4 +1,5 @@
 from ilms_dagster.assets.ilmq import ilmq_tables
 from ilms_dagster.assets.intake import submission_file
+from ilms_dagster.assets.models import MODEL_ASSETS
 
-__all__ = ["submission_file", "ilmq_tables"]
+__all__ = ["submission_file", "ilmq_tables", "MODEL_ASSETS"]

@@ -1,0 +1,30 @@
+/*
+description: >
+  The latest vintage of every accepted value: for each country, table, indicator, sex, classif1, classif2
+  and reference year, the value from the most recent collection round that reported it (staging.vintages
+  with vintage_rank = 1). Markers count as reported: a later '..' or 'x' supersedes an earlier number, so a
+  value a country has since declared confidential is never published from an older round. All marts are
+  built on this table.
+schema: staging
+columns:
+  table_id: ILMQ table id.
+  family: Table family (stock, inflow, outflow, return, abroad).
+  ref_area: Reporting country (ISO 3166-1 alpha-3).
+  indicator: ILOSTAT indicator code.
+  sex: SEX_T, SEX_M or SEX_F.
+  classif1: Row category code.
+  classif2: Migratory status code of stock tables; NULL for flows.
+  time: Reference year.
+  obs_value: Latest value (thousands; local currency for earnings); NULL if the latest vintage is a marker.
+  obs_status: ILOSTAT observation status, if any.
+  note: not available / confidential for markers.
+  source: Source declared in the latest vintage.
+  round: Collection round of the latest vintage.
+  vintages: Number of rounds that reported the value.
+  previous_value: The value in the vintage before the latest.
+  submission_sha256: sha256 of the workbook of the latest vintage.
+*/
+SELECT table_id, family, ref_area, indicator, sex, classif1, classif2, time, obs_value, obs_status, note, source,
+       round, vintages, previous_value, submission_sha256
+FROM staging.vintages
+WHERE vintage_rank = 1

@@ -1,0 +1,429 @@
+"""SQL models (`dbt_like_sql/<name>.sql`): discovery, dependency parsing with sqlglot, and building them in DuckDB.
+
+A model file is a YAML header in a leading `/* ... */` comment, then exactly one SELECT:
+
+    /*
+    description: What the table holds, its grain and its units.
+    schema: marts            # or staging, for helper models
+    columns:
+      ref_area: Reporting country (ISO 3166-1 alpha-3).
+    */
+    SELECT ...
+
+The file name is the model name and the table is `<schema>.<name>`. The tables a model reads are found by
+parsing the SELECT (DuckDB dialect), never declared by hand: `ilmq.<table>` and `raw.submissions` (written
+by ingestion), `validation.<x>` (written by the checks, read as is), `staging.registry_*` (the registry,
+written from `ilms_dagster.registry` by the runner before the model runs) and `staging.<m>` / `marts.<m>`
+(other models). Anything else is an error naming the file. This module knows nothing of Dagster:
+`ilms_dagster.assets.models` turns each model into an asset.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from graphlib import CycleError, TopologicalSorter
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import sqlglot
+import yaml
+from sqlglot import exp
+
+from ilms_dagster.registry import (
+    CLASSIFICATIONS,
+    COUNTRY_NAMES,
+    REPORTING_COUNTRIES,
+    ROUNDS,
+    TABLES,
+    deadline,
+    reference_years,
+)
+from ilms_dagster.resources.storage import PROJECT_ROOT
+from ilms_dagster.resources.warehouse import ensure_schema
+
+MODELS_DIR = PROJECT_ROOT / "dbt_like_sql"
+MODEL_SCHEMAS = ("staging", "marts")
+INGESTED = {("raw", "submissions")} | {("ilmq", t) for t in TABLES}
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_HEADER = re.compile(r"\A\s*/\*(?P<yaml>.*?)\*/(?P<sql>.*)\Z", re.S)
+
+# The quarantine contract with the validation checks: a (round, ref_area) partition feeds the models only
+# if its latest row here has errors = 0 and the submission_sha256 of its ilmq rows. The checks create and
+# fill it; the runner only creates it (empty, so nothing is accepted) where no check has run yet.
+PARTITION_STATUS_DDL = """
+CREATE TABLE IF NOT EXISTS validation.partition_status (
+    round INTEGER, ref_area VARCHAR, submission_sha256 VARCHAR, errors INTEGER, warnings INTEGER,
+    checked_at TIMESTAMP
+)"""
+
+
+class ModelError(ValueError):
+    """A model file that cannot be loaded or built; the message names the file."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """A table models may read that no model builds: ingested, checked, or written from the registry."""
+
+    schema: str
+    name: str
+    kind: str  # ingested | validation | registry
+
+    @property
+    def table(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+
+@dataclass(frozen=True)
+class Model:
+    name: str
+    schema: str
+    description: str
+    columns: dict[str, str]
+    select: str
+    path: Path
+    reads: tuple[tuple[str, str], ...]  # (schema, table) of every table the SELECT reads, sorted
+
+    @property
+    def table(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+    def upstream_models(self, models: dict[str, Model]) -> list[str]:
+        return [name for schema, name in self.reads if schema in MODEL_SCHEMAS and name in models]
+
+    def sources(self) -> list[Source]:
+        return [s for s in (source_of(schema, name) for schema, name in self.reads) if s is not None]
+
+
+# --- registry tables: the registry as SQL data, written by the runner for the models that read them -----
+
+
+@dataclass(frozen=True)
+class RegistryTable:
+    name: str
+    description: str
+    columns: dict[str, tuple[str, str]]  # name -> (DuckDB type, description)
+    rows: Callable[[], list[tuple]] = field(repr=False)
+
+    @property
+    def table(self) -> str:
+        return f"staging.{self.name}"
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.rows(), columns=list(self.columns))
+
+
+def _table_rows() -> list[tuple]:
+    return [(t.id, t.indicator, t.family, t.title, t.classification, t.total_category, t.unit,
+             ",".join(t.bases) or None) for t in TABLES.values()]  # fmt: skip
+
+
+def _category_rows() -> list[tuple]:
+    return [(name, code, label, i + 1, i == 0)
+            for name, codes in CLASSIFICATIONS.items() for i, (code, label) in enumerate(codes.items())]  # fmt: skip
+
+
+def _round_rows() -> list[tuple]:
+    return [(int(r), year, deadline(r)) for r in ROUNDS for year in reference_years(r)]
+
+
+def _country_rows() -> list[tuple]:
+    codes = list(COUNTRY_NAMES) + [c for c in REPORTING_COUNTRIES if c not in COUNTRY_NAMES]
+    return [(c, COUNTRY_NAMES.get(c), c in REPORTING_COUNTRIES) for c in codes]
+
+
+REGISTRY_TABLES: dict[str, RegistryTable] = {
+    r.name: r
+    for r in [
+        RegistryTable(
+            "registry_tables",
+            "The ILMQ tables of the registry (ilms_dagster/registry/tables.yaml), one row per table.",
+            {
+                "table_id": ("VARCHAR", "ILMQ table id: the table `ilmq.<table_id>` and the template sheet."),
+                "indicator": ("VARCHAR", "ILOSTAT indicator code; `{basis}` stands for CBR or CCT in stock tables."),
+                "family": ("VARCHAR", "stock, inflow, outflow, return or abroad."),
+                "title": ("VARCHAR", "Title of the table in the questionnaire."),
+                "classification": ("VARCHAR", "Row classification (classif1), a key of registry_categories."),
+                "total_category": ("VARCHAR", "The classif1 code of the table's total row (its first category)."),
+                "unit": ("VARCHAR", "thousands (counts) or local_currency (earnings)."),
+                "bases": ("VARCHAR", "Migratory bases reported in classif2 (CBR place of birth, CCT citizenship), "
+                                     "comma-separated; NULL for flow tables."),  # fmt: skip
+            },
+            _table_rows,
+        ),
+        RegistryTable(
+            "registry_categories",
+            "Row categories (classif1 codes) of every classification, in template order.",
+            {
+                "classification": ("VARCHAR", "Classification name (registry_tables.classification)."),
+                "code": ("VARCHAR", "ILOSTAT classif1 code, e.g. ECO_SECTOR_AGR or CDS_DES_THA."),
+                "label": ("VARCHAR", "English label."),
+                "position": ("INTEGER", "Order in the template, 1 = the total row."),
+                "is_total": ("BOOLEAN", "True for the classification's total category."),
+            },
+            _category_rows,
+        ),
+        RegistryTable(
+            "registry_rounds",
+            "Collection rounds, the reference years each asks for (R-3..R-1) and its submission deadline.",
+            {
+                "round": ("INTEGER", "Collection round (year)."),
+                "reference_year": ("INTEGER", "A reference year the round's questionnaire asks for."),
+                "deadline": ("DATE", "Submission deadline of the round."),
+            },
+            _round_rows,
+        ),
+        RegistryTable(
+            "registry_countries",
+            "Partner countries of the by-country tables and the reporting countries of the collection.",
+            {
+                "iso3": ("VARCHAR", "ISO 3166-1 alpha-3 code."),
+                "name": ("VARCHAR", "Country name."),
+                "reporting": ("BOOLEAN", "True for the countries that submit the questionnaire (partitions)."),
+            },
+            _country_rows,
+        ),
+    ]
+}
+
+
+def source_of(schema: str, name: str) -> Source | None:
+    """The non-model table `schema.name` models may read, or None."""
+    if (schema, name) in INGESTED:
+        return Source(schema, name, "ingested")
+    if schema == "validation":
+        return Source(schema, name, "validation")
+    if schema == "staging" and name in REGISTRY_TABLES:
+        return Source(schema, name, "registry")
+    return None
+
+
+# --- discovery ---------------------------------------------------------------------------------------
+
+
+def tables_read(select: str, where: str = "<sql>") -> set[tuple[str, str]]:
+    """(schema, table) of every table a single SELECT reads, its own CTEs excluded (sqlglot, DuckDB dialect)."""
+    try:
+        statements = [s for s in sqlglot.parse(select, read="duckdb") if s is not None]
+    except sqlglot.errors.ParseError as exc:
+        raise ModelError(f"{where}: not valid DuckDB SQL: {exc}") from None
+    if len(statements) != 1 or not isinstance(statements[0], exp.Query):
+        raise ModelError(f"{where}: a model is exactly one SELECT statement, found {len(statements)} statement(s)")
+    tree = statements[0]
+    ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
+    reads = set()
+    for table in tree.find_all(exp.Table):
+        if not isinstance(table.this, exp.Identifier):  # table functions: range(), read_parquet(), unnest()
+            continue
+        name, schema = table.name.lower(), table.db.lower()
+        if table.catalog:
+            raise ModelError(f"{where}: table {table.sql('duckdb')} names a catalog; use <schema>.<table>")
+        if not schema:
+            if name in ctes:
+                continue
+            raise ModelError(f"{where}: table {name!r} has no schema: write <schema>.{name} (ilmq, raw, validation, "
+                             "staging or marts)")  # fmt: skip
+        reads.add((schema, name))
+    return reads
+
+
+def load_model(path: Path) -> Model:
+    """Read one model file: its YAML header and its SELECT, and the tables the SELECT reads."""
+    path = Path(path)
+    name = path.stem
+    if not _NAME.match(name):
+        raise ModelError(f"{path}: a model name (the file name) is lower-case letters, digits and underscores")
+    match = _HEADER.match(path.read_text())
+    if not match:
+        raise ModelError(f"{path}: the file must start with a /* ... */ YAML header (description, schema, columns)")
+    try:
+        header = yaml.safe_load(match["yaml"]) or {}
+    except yaml.YAMLError as exc:
+        raise ModelError(f"{path}: the header is not valid YAML: {exc}") from None
+    problems = []
+    if not isinstance(header, dict):
+        header = {}
+        problems.append("the header must be a YAML mapping")
+    if unknown := set(header) - {"description", "schema", "columns"}:
+        problems.append(f"unknown header key(s) {sorted(unknown)}")
+    if not isinstance(header.get("description"), str) or not header["description"].strip():
+        problems.append("`description` (text) is required")
+    if header.get("schema") not in MODEL_SCHEMAS:
+        problems.append(f"`schema` must be one of {list(MODEL_SCHEMAS)}, not {header.get('schema')!r}")
+    columns = header.get("columns")
+    if not isinstance(columns, dict) or not columns or not all(isinstance(v, str) and v.strip() for v in columns.values()):
+        problems.append("`columns` must map every output column to its description")
+        columns = {}
+    if problems:
+        raise ModelError(f"{path}: " + "; ".join(problems))
+    select = match["sql"].strip().rstrip(";").strip()
+    return Model(
+        name=name,
+        schema=header["schema"],
+        description=" ".join(header["description"].split()),
+        columns={str(k): " ".join(v.split()) for k, v in columns.items()},
+        select=select,
+        path=path,
+        reads=tuple(sorted(tables_read(select, str(path)))),
+    )
+
+
+def discover(models_dir: Path = MODELS_DIR) -> dict[str, Model]:
+    """Every `<models_dir>/*.sql` model, in build order (upstream first); unknown tables are an error."""
+    paths = sorted(Path(models_dir).glob("*.sql"))
+    models = {m.name: m for m in (load_model(p) for p in paths)}
+    for model in models.values():
+        if model.name in REGISTRY_TABLES:
+            raise ModelError(f"{model.path}: {model.name} is a registry table written by the runner; rename the model")
+        for schema, name in model.reads:
+            if source_of(schema, name):
+                continue
+            other = models.get(name)
+            if schema in MODEL_SCHEMAS and other is not None and other.schema == schema:
+                continue
+            hint = f" (model {name} is in schema {other.schema})" if other is not None else ""
+            raise ModelError(
+                f"{model.path}: reads {schema}.{name}, which is no model in {models_dir}{hint}, no ILMQ table "
+                f"(ilmq.<table id>), not raw.submissions, validation.* or a registry table "
+                f"({', '.join(r.table for r in REGISTRY_TABLES.values())})"
+            )
+    graph = {m.name: m.upstream_models(models) for m in models.values()}
+    try:
+        order = list(TopologicalSorter(graph).static_order())
+    except CycleError as exc:
+        raise ModelError(f"{models_dir}: models read each other in a cycle: {' -> '.join(exc.args[1])}") from None
+    return {name: models[name] for name in order}
+
+
+# --- building ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Built:
+    model: Model
+    columns: list[tuple[str, str]]  # (name, DuckDB type) as built
+    rows: int
+
+
+def prepare(conn: duckdb.DuckDBPyConnection) -> None:
+    """Schemas and source tables models read (idempotent): ingestion's tables, the checks' partition
+    status (empty if no check ever ran) and the staging and marts schemas."""
+    ensure_schema(conn)
+    for schema in ("validation", *MODEL_SCHEMAS):
+        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    conn.execute(PARTITION_STATUS_DDL)
+
+
+def write_registry_table(conn: duckdb.DuckDBPyConnection, registry: RegistryTable) -> None:
+    casts = ", ".join(f"CAST({name} AS {type_}) AS {name}" for name, (type_, _) in registry.columns.items())
+    conn.register("_registry_rows", registry.frame())
+    try:
+        conn.execute(f"CREATE OR REPLACE TABLE {registry.table} AS SELECT {casts} FROM _registry_rows")
+    finally:
+        conn.unregister("_registry_rows")
+
+
+def build(conn: duckdb.DuckDBPyConnection, model: Model) -> Built:
+    """Replace `<schema>.<name>` with the model's SELECT in one transaction (with the registry tables it
+    reads); a failure, including an output column the header does not document, leaves the warehouse as it was."""
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        prepare(conn)
+        for source in model.sources():
+            if source.kind == "registry":
+                write_registry_table(conn, REGISTRY_TABLES[source.name])
+        try:
+            conn.execute(f"CREATE OR REPLACE TABLE {model.table} AS {model.select}")
+        except duckdb.Error as exc:
+            raise ModelError(f"{model.path}: {type(exc).__name__}: {exc}") from None
+        columns = table_columns(conn, model.schema, model.name)
+        undocumented = [c for c, _ in columns if c not in model.columns]
+        missing = [c for c in model.columns if c not in dict(columns)]
+        if undocumented or missing:
+            raise ModelError(
+                f"{model.path}: the header's columns do not match the SELECT's: "
+                + "; ".join(p for p in [undocumented and f"undocumented {undocumented}",
+                                        missing and f"documented but not produced {missing}"] if p)  # fmt: skip
+            )
+        rows = conn.execute(f"SELECT count(*) FROM {model.table}").fetchone()[0]
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return Built(model, columns, rows)
+
+
+def build_all(conn: duckdb.DuckDBPyConnection, models: dict[str, Model] | Iterable[Model]) -> dict[str, Built]:
+    """Build models in order (as `discover` returns them); each in its own transaction."""
+    models = list(models.values() if isinstance(models, dict) else models)
+    return {m.name: build(conn, m) for m in models}
+
+
+def table_columns(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[tuple[str, str]]:
+    return conn.execute(
+        "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = ? AND table_name = ?"
+        " ORDER BY ordinal_position",
+        [schema, table],
+    ).fetchall()
+
+
+# --- the data dictionary -----------------------------------------------------------------------------
+
+DICTIONARY_PATH = PROJECT_ROOT / "docs" / "data_dictionary.md"
+
+
+def render_dictionary(models_dir: Path = MODELS_DIR) -> str:
+    """The data dictionary (Markdown) of every model and registry table. Column types are DuckDB's, from
+    building every model on an empty in-memory warehouse (so the dictionary needs no data)."""
+    models = discover(models_dir)
+    with duckdb.connect(":memory:") as conn:
+        built = build_all(conn, models)
+    lines = [
+        "# Data dictionary: derived indicators",
+        "",
+        "<!-- Generated by `uv run ilms dictionary` from the headers of dbt_like_sql/*.sql and the registry; "
+        "do not edit by hand. -->",
+        "",
+        "The SQL models in `dbt_like_sql/` are Dagster assets (groups `staging` and `marts`, job `build_models`) "
+        "materialized as tables of the same name in the DuckDB warehouse (`data/warehouse.duckdb`): `marts.*` for "
+        "analysts, `staging.*` for helpers. Only partitions accepted by the validation checks feed them; "
+        "`staging.latest` keeps, for every value, the most recent round that reported it, and the marts are built "
+        "on it. Counts are in thousands, rates and shares in percent. Open the warehouse read-only "
+        "(`duckdb -readonly data/warehouse.duckdb`, or `duckdb.connect('data/warehouse.duckdb', read_only=True)` "
+        "in Python) so you never block the pipeline.",
+        "",
+        "| table | description |",
+        "|---|---|",
+    ]
+    ordered = sorted(models.values(), key=lambda m: (m.schema != "marts", m.name))
+    lines += [f"| [`{m.table}`](#{m.schema}{m.name}) | {_md(_first_sentence(m.description))} |" for m in ordered]
+    for model in ordered:
+        reads = ", ".join(f"`{s}.{n}`" for s, n in model.reads)
+        source = f"[`dbt_like_sql/{model.path.name}`](../dbt_like_sql/{model.path.name})"
+        lines += ["", f"## {model.table}", "", _md(model.description), "", f"Reads: {reads}. Source: {source}.", ""]
+        lines += ["| column | type | description |", "|---|---|---|"]
+        lines += [f"| `{c}` | {t} | {_md(model.columns[c])} |" for c, t in built[model.name].columns]
+    lines += ["", "## Registry tables", "",
+              "Written from `ilms_dagster/registry/` by the model runner before a model that reads them is built."]
+    for registry in REGISTRY_TABLES.values():
+        lines += ["", f"### {registry.table}", "", _md(registry.description), "",
+                  "| column | type | description |", "|---|---|---|"]  # fmt: skip
+        lines += [f"| `{c}` | {t} | {_md(d)} |" for c, (t, d) in registry.columns.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _first_sentence(text: str) -> str:
+    return re.split(r"(?<!e\.g)(?<!vs)\.\s", text, maxsplit=1)[0].rstrip(".") + "."
+
+
+def _md(text: str) -> str:
+    """Header text as Markdown text: `<` would open an HTML tag, `|` end a table cell."""
+    return text.replace("<", "&lt;").replace("|", "\\|")
+
+
+def write_dictionary(path: Path = DICTIONARY_PATH, models_dir: Path = MODELS_DIR) -> Path:
+    path.write_text(render_dictionary(models_dir))
+    return path

@@ -1,0 +1,133 @@
+"""The models on the sample data, the way the main command builds them: the latest round's ten sample
+workbooks go through the real intake (archive, parse, stage, one-transaction load), the checks' verdict is
+recorded in validation.partition_status, then every model asset is materialized in a real Dagster run.
+The README's completeness figures and analyst queries are checked against the result."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+from dagster_duckdb import DuckDBResource
+from typer.testing import CliRunner
+
+from ilms_dagster.assets.models import MODEL_ASSETS
+from ilms_dagster.cli import app
+from ilms_dagster.intake import archive, find_submission, stage
+from ilms_dagster.models import discover
+from ilms_dagster.registry import REPORTING_COUNTRIES, ROUNDS
+from ilms_dagster.resources import IlmsStorage
+from ilms_dagster.resources.warehouse import ensure_schema, replace_partition
+from ilms_dagster.samples import DELIBERATE_MISTAKES
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+PARTITION_STATUS = """
+CREATE SCHEMA IF NOT EXISTS validation;
+CREATE TABLE IF NOT EXISTS validation.partition_status (round INTEGER, ref_area VARCHAR, submission_sha256 VARCHAR,
+    errors INTEGER, warnings INTEGER, checked_at TIMESTAMP)"""
+
+
+@pytest.fixture(scope="module")
+def samples(tmp_path_factory) -> tuple[Path, dg.ExecuteInProcessResult]:
+    round_ = ROUNDS[-1]
+    assert not [m for m in DELIBERATE_MISTAKES if m.round == round_]  # the latest round's samples are clean
+    root = tmp_path_factory.mktemp("samples")
+    storage = IlmsStorage(data_dir=str(root), inbox_dir=str(root / "inbox"))  # empty inbox: bundled samples
+    path = root / "warehouse.duckdb"
+    with duckdb.connect(str(path)) as conn:
+        ensure_schema(conn)
+        conn.execute(PARTITION_STATUS)
+        for country in REPORTING_COUNTRIES:
+            staged = stage(storage, round_, country, archive(storage, find_submission(storage, round_, country)))
+            replace_partition(conn, round_, country, staged.parquet_by_table, staged.submission)
+            conn.execute("INSERT INTO validation.partition_status VALUES (?, ?, ?, 0, 0, current_timestamp)",
+                         [int(round_), country, staged.submission["sha256"]])  # fmt: skip
+    result = dg.materialize(MODEL_ASSETS, resources={"warehouse": DuckDBResource(database=str(path))})
+    return path, result
+
+
+def _query(path: Path, sql: str) -> list[tuple]:
+    with duckdb.connect(str(path), read_only=True) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def completeness_figures(path: Path) -> str:
+    """The completeness table the README shows: per country, then the headline."""
+    rows = _query(path, "SELECT coalesce(ref_area, 'overall'), filled_cells, expected_cells, completeness_pct"
+                        " FROM marts.completeness WHERE level IN ('country', 'overall')"
+                        " ORDER BY level = 'overall', ref_area")  # fmt: skip
+    lines = ["| country | filled / expected cells | completeness |", "|---|---:|---:|"]
+    for country, filled, expected, pct in rows:
+        if country == "overall":
+            lines.append(f"| **all ten (headline)** | **{filled} / {expected}** | **{pct:.1f}%** |")
+        else:
+            lines.append(f"| {country} | {filled} / {expected} | {pct:.1f}% |")
+    families = _query(path, "SELECT family, completeness_pct FROM marts.completeness WHERE level = 'family'"
+                            " ORDER BY family")  # fmt: skip
+    lines += ["", "By family: " + ", ".join(f"{f} {p:.1f}%" for f, p in families) + "."]
+    return "\n".join(lines)
+
+
+def readme_queries() -> list[str]:
+    section = README.read_text().split("\n## Indicators", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```sql\n(.*?)```", section, re.S)
+
+
+def test_every_model_asset_materializes_with_its_documented_column_schema(samples):
+    path, result = samples
+    assert result.success
+    events = {e.asset_key: e.materialization.metadata for e in result.get_asset_materialization_events()}
+    models = discover()
+    assert set(events) == {dg.AssetKey([m.schema, m.name]) for m in models.values()}
+    for model in models.values():
+        metadata = events[dg.AssetKey([model.schema, model.name])]
+        columns = metadata["dagster/column_schema"].value.columns
+        assert [(c.name, c.description) for c in columns] == list(model.columns.items())
+        types = dict(_query(path, "SELECT column_name, data_type FROM information_schema.columns WHERE"
+                                  f" table_schema = '{model.schema}' AND table_name = '{model.name}'"))  # fmt: skip
+        assert {c.name: c.type for c in columns} == types
+        assert metadata["dagster/row_count"].value == _query(path, f"SELECT count(*) FROM {model.table}")[0][0] > 0
+
+
+def test_completeness_reports_every_country_and_the_headline_and_the_readme_shows_them(samples):
+    path, _ = samples
+    rows = _query(path, "SELECT ref_area, expected_cells FROM marts.completeness WHERE level = 'country' ORDER BY 1")
+    # one round considered: 24 tables x its 3 reference years per country
+    assert rows == [(c, 72) for c in sorted(REPORTING_COUNTRIES)]
+    (headline,) = _query(path, "SELECT filled_cells, expected_cells FROM marts.completeness WHERE level = 'overall'")
+    assert headline[1] == 720 and 0 < headline[0] < 720
+    figures = completeness_figures(path)
+    assert figures in README.read_text(), f"update the README's completeness figures to:\n{figures}"
+
+
+def test_the_readme_analyst_queries_run_as_written_on_the_sample_warehouse(samples):
+    path, _ = samples
+    queries = readme_queries()
+    assert len(queries) >= 5
+    for sql in queries:
+        assert _query(path, sql), f"no rows from:\n{sql}"
+
+
+def test_sample_indicators_are_consistent(samples):
+    path, _ = samples
+    # stocks: migrants + non-migrants never exceed the total (samples satisfy the identities exactly)
+    assert _query(path, "SELECT count(*) FROM marts.stocks WHERE migrant_workers_thousands"
+                        " + nonmigrant_workers_thousands > employment_thousands + 0.0005") == [(0,)]  # fmt: skip
+    # every value comes from the one round loaded
+    assert _query(path, "SELECT DISTINCT round FROM staging.latest") == [(int(ROUNDS[-1]),)]
+    # the corridor matrix has both reports for some pair of reporting countries
+    assert _query(path, "SELECT count(*) > 0 FROM marts.corridors WHERE mirror_discrepancy_thousands IS NOT NULL"
+                        " AND 'ROW' NOT IN (origin, destination)") == [(True,)]  # fmt: skip
+    assert _query(path, "SELECT count(*) FROM marts.timeliness") == [(len(REPORTING_COUNTRIES),)]
+
+
+def test_summary_prints_the_headline_completeness(samples, monkeypatch):
+    path, _ = samples
+    monkeypatch.setenv("ILMS_WAREHOUSE", str(path))
+    result = CliRunner().invoke(app, ["summary"])
+    assert result.exit_code == 0, result.output
+    (pct,) = _query(path, "SELECT completeness_pct FROM marts.completeness WHERE level = 'overall'")[0]
+    assert f"10 of 10 partitions accepted by the checks; completeness {pct:.1f}%" in " ".join(result.output.split())
