@@ -7,20 +7,20 @@ description: >
   built on this table.
 schema: staging
 columns:
-  table_id: ILMQ table id.
-  family: Table family (stock, inflow, outflow, return, abroad).
-  ref_area: Reporting country (ISO 3166-1 alpha-3).
-  indicator: ILOSTAT indicator code.
-  sex: SEX_T, SEX_M or SEX_F.
-  classif1: Row category code.
-  classif2: Migratory status code of stock tables; NULL for flows.
-  time: Reference year.
+  table_id:
+  family:
+  ref_area:
+  indicator:
+  sex:
+  classif1:
+  classif2:
+  time:
   obs_value: Latest value (thousands; local currency for earnings); NULL if the latest vintage is a marker.
-  obs_status: ILOSTAT observation status, if any.
-  note: not available / confidential for markers.
+  obs_status:
+  note:
   source: Source declared in the latest vintage.
   round: Collection round of the latest vintage.
-  vintages: Number of rounds that reported the value.
+  vintages:
   previous_value: The value in the vintage before the latest.
   submission_sha256: sha256 of the workbook of the latest vintage.
 */

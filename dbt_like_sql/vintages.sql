@@ -8,19 +8,19 @@ description: >
   earnings).
 schema: staging
 columns:
-  table_id: ILMQ table id.
-  family: Table family (stock, inflow, outflow, return, abroad).
-  ref_area: Reporting country (ISO 3166-1 alpha-3).
+  table_id:
+  family:
+  ref_area:
   round: Collection round (year) that reported this vintage.
-  indicator: ILOSTAT indicator code.
-  source: Source declared by the focal point.
-  sex: SEX_T, SEX_M or SEX_F.
-  classif1: Row category code.
-  classif2: Migratory status code of stock tables; NULL for flows.
-  time: Reference year.
+  indicator:
+  source:
+  sex:
+  classif1:
+  classif2:
+  time:
   obs_value: Value in this vintage; NULL for a marker.
-  obs_status: ILOSTAT observation status, if any.
-  note: not available / confidential for markers.
+  obs_status:
+  note:
   cell: Excel cell of the value in this round's workbook.
   submission_sha256: sha256 of the workbook of this vintage.
   vintage_rank: 1 for the most recent round that reported the value, 2 for the one before, ...

@@ -10,7 +10,8 @@ A model file is a YAML header in a leading `/* ... */` comment, then exactly one
     */
     SELECT ...
 
-The file name is the model name and the table is `<schema>.<name>`. The tables a model reads are found by
+The file name is the model name and the table is `<schema>.<name>`. A column left empty in `columns`
+(`ref_area:`) takes the description of the same column in the models it reads, if they agree on one. The tables a model reads are found by
 parsing the SELECT (DuckDB dialect), never declared by hand: `ilmq.<table>` and `raw.submissions` (written
 by ingestion), `validation.<x>` (written by the checks, read as is), `staging.registry_*` (the registry,
 written from `ilms_dagster.registry` by the runner before the model runs) and `staging.<m>` / `marts.<m>`
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 
@@ -254,8 +255,10 @@ def load_model(path: Path) -> Model:
     if header.get("schema") not in MODEL_SCHEMAS:
         problems.append(f"`schema` must be one of {list(MODEL_SCHEMAS)}, not {header.get('schema')!r}")
     columns = header.get("columns")
-    if not isinstance(columns, dict) or not columns or not all(isinstance(v, str) and v.strip() for v in columns.values()):
-        problems.append("`columns` must map every output column to its description")
+    if not isinstance(columns, dict) or not columns or not all(
+        v is None or (isinstance(v, str) and v.strip()) for v in columns.values()
+    ):
+        problems.append("`columns` must map every output column to its description (empty: inherited)")
         columns = {}
     if problems:
         raise ModelError(f"{path}: " + "; ".join(problems))
@@ -264,7 +267,7 @@ def load_model(path: Path) -> Model:
         name=name,
         schema=header["schema"],
         description=" ".join(header["description"].split()),
-        columns={str(k): " ".join(v.split()) for k, v in columns.items()},
+        columns={str(k): " ".join(v.split()) if v else "" for k, v in columns.items()},
         select=select,
         path=path,
         reads=tuple(sorted(tables_read(select, str(path)))),
@@ -295,7 +298,26 @@ def discover(models_dir: Path = MODELS_DIR) -> dict[str, Model]:
         order = list(TopologicalSorter(graph).static_order())
     except CycleError as exc:
         raise ModelError(f"{models_dir}: models read each other in a cycle: {' -> '.join(exc.args[1])}") from None
-    return {name: models[name] for name in order}
+    resolved: dict[str, Model] = {}
+    for name in order:
+        resolved[name] = _inherit_descriptions(models[name], resolved)
+    return resolved
+
+
+def _inherit_descriptions(model: Model, upstream: dict[str, Model]) -> Model:
+    """A column left without a description in the header takes the description of the same column in
+    the models it reads (so a column passed through is described once), if they agree on one."""
+    columns = dict(model.columns)
+    for column, text in columns.items():
+        if text:
+            continue
+        found = {upstream[n].columns[column] for n in model.upstream_models(upstream) if column in upstream[n].columns}
+        if len(found) != 1:
+            raise ModelError(f"{model.path}: column {column!r} has no description, and "
+                             + ("no model it reads documents it" if not found else
+                                "the models it reads describe it differently: describe it here"))  # fmt: skip
+        (columns[column],) = found
+    return replace(model, columns=columns)
 
 
 # --- building ----------------------------------------------------------------------------------------

@@ -142,6 +142,25 @@ def test_models_reading_each_other_in_a_cycle_are_an_error(tmp_path):
         discover(tmp_path)
 
 
+def test_a_column_left_undescribed_takes_the_description_of_the_model_it_reads(tmp_path):
+    models = discover()
+    accepted, loaded = models["ilmq_accepted"].columns, models["ilmq_loaded"].columns  # a pass-through
+    assert list(accepted) == list(loaded) and accepted["classif2"] == loaded["classif2"]
+    assert models["latest"].columns["sex"] == models["ilmq_loaded"].columns["sex"]
+    assert models["latest"].columns["round"] == "Collection round of the latest vintage."  # its own description
+    path = tmp_path / "m.sql"
+    path.write_text("/*\ndescription: x\nschema: marts\ncolumns: {a: , b: The b.}\n*/\nSELECT 1 AS a, 2 AS b\n")
+    with pytest.raises(ModelError, match="column 'a' has no description, and no model it reads documents it") as raised:
+        discover(tmp_path)
+    assert str(path) in str(raised.value)
+    # ref_area is described differently by the two models ilmq_accepted reads: it must be described there
+    shutil.copytree(MODELS_DIR, tmp_path / "models")
+    accepted = tmp_path / "models" / "ilmq_accepted.sql"
+    accepted.write_text(re.sub(r"(?m)^  ref_area: .*$", "  ref_area:", accepted.read_text()))
+    with pytest.raises(ModelError, match="column 'ref_area' has no description, and the models it reads describe it"):
+        discover(tmp_path / "models")
+
+
 def test_a_build_whose_columns_differ_from_the_header_fails_and_leaves_the_table_as_it_was(tmp_path):
     good, bad = tmp_path / "good", tmp_path / "bad"
     for folder, select in [(good, "SELECT 1 AS a"), (bad, "SELECT 2 AS a, 3 AS b")]:
