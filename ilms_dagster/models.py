@@ -11,11 +11,12 @@ A model file is a YAML header in a leading `/* ... */` comment, then exactly one
     SELECT ...
 
 The file name is the model name and the table is `<schema>.<name>`. A column left empty in `columns`
-(`ref_area:`) takes the description of the same column in the models it reads, if they agree on one. The tables a model reads are found by
-parsing the SELECT (DuckDB dialect), never declared by hand: `ilmq.<table>` and `raw.submissions` (written
-by ingestion), `validation.<x>` (written by the checks, read as is), `staging.registry_*` (the registry,
-written from `ilms_dagster.registry` by the runner before the model runs) and `staging.<m>` / `marts.<m>`
-(other models). Anything else is an error naming the file. This module knows nothing of Dagster:
+(`ref_area:`) takes the description of the same column in the models it reads, if they agree on one.
+
+The tables a model reads are found by parsing the SELECT (DuckDB dialect), never declared by hand:
+`ilmq.<table>` and `raw.submissions` (written by ingestion), `validation.<x>` (written by the checks, read
+as is), `staging.registry_*` (the registry, written from `ilms_dagster.registry` by the runner before the
+model runs) and `staging.<m>` / `marts.<m>` (other models). Anything else is an error naming the file. This module knows nothing of Dagster:
 `ilms_dagster.assets.models` turns each model into an asset.
 """
 
@@ -72,10 +73,6 @@ class Source:
     schema: str
     name: str
     kind: str  # ingested | validation | registry
-
-    @property
-    def table(self) -> str:
-        return f"{self.schema}.{self.name}"
 
 
 @dataclass(frozen=True)
