@@ -1,0 +1,123 @@
+"""The Dagster UI for real: `dagster dev` (webserver + daemon) on a temporary instance and data folder, a
+backfill launched through its GraphQL API, and headless Chromium (Debian's package, never a Playwright
+download) on the asset catalog and an ILMQ table's page.
+
+Run alone: `uv run --frozen pytest tests/test_ui.py`; the screenshots land in tests/artifacts/.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+from ilms_dagster.dagster_dev import backfill_asset_keys, dagster_dev, ensure_partitions, lock_errors
+from ilms_dagster.definitions import defs
+from ilms_dagster.intake import StagedSubmission
+from ilms_dagster.partitions import submission_partitions
+from ilms_dagster.registry import REPORTING_COUNTRIES, TABLES
+from ilms_dagster.resources import IlmsStorage
+
+ROUNDS = ["2023", "2024"]  # no DELIBERATE_MISTAKES in these rounds: every partition must succeed
+TABLE = "emp_by_age"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+ARTIFACTS = Path(__file__).parent / "artifacts"
+UI_TIMEOUT_MS = 60_000  # a loaded 2-core CI machine renders the catalog slowly
+
+
+@pytest.fixture(scope="session")
+def ui(tmp_path_factory):
+    """One `dagster dev` for the session, on its own DAGSTER_HOME, data folder, empty inbox (so the bundled
+    samples are used) and warehouse; its whole process group is stopped at the end."""
+    root = tmp_path_factory.mktemp("ui")
+    (root / "inbox").mkdir()
+    with dagster_dev(root) as server:
+        server.graphql("mutation { setNuxSeen }")  # else a one-time "join the community" dialog covers the page
+        yield server
+
+
+@pytest.fixture(scope="session")
+def backfill(ui):
+    """A backfill of two rounds x ten countries launched through GraphQL, as the UI's Materialize button does,
+    waited for; returns (partition keys, last backfill status)."""
+    with dg.DagsterInstance.from_config(str(ui.home)) as instance:
+        keys = ensure_partitions(instance, ROUNDS, REPORTING_COUNTRIES)
+    backfill_id = ui.launch_backfill(keys, backfill_asset_keys(defs), title=f"rounds {' and '.join(ROUNDS)}")
+    return keys, ui.wait_for_backfill(backfill_id, timeout=900)
+
+
+def test_graphql_backfill_of_two_rounds_lands_every_partition_in_duckdb(ui, backfill):
+    keys, status = backfill
+    assert status["status"] == "COMPLETED_SUCCESS", f"{status}\n{ui.log_tail()}"
+    per_asset = {tuple(s["assetKey"]["path"]): s for s in status["assetBackfillData"]["assetBackfillStatuses"]}
+    assert set(per_asset) == {tuple(k.path) for k in backfill_asset_keys(defs)}
+    for path, n in per_asset.items():
+        targeted, materialized, failed = n["numPartitionsTargeted"], n["numPartitionsMaterialized"], n["numPartitionsFailed"]
+        assert (targeted, materialized, failed) == (len(keys), len(keys), 0), path
+    assert status["runs"] and all(run["status"] == "SUCCESS" for run in status["runs"])
+    with dg.DagsterInstance.from_config(str(ui.home)) as instance:
+        assert lock_errors(instance, [run["runId"] for run in status["runs"]]) == []
+
+    root = ui.home.parent
+    storage = IlmsStorage(data_dir=str(root), inbox_dir=str(root / "inbox"))
+    with duckdb.connect(str(root / "warehouse.duckdb"), read_only=True) as conn:
+        loaded = conn.execute("SELECT round, ref_area, sha256 FROM raw.submissions").fetchall()
+        union = " UNION ALL ".join(f"SELECT round, ref_area FROM ilmq.{t}" for t in TABLES)
+        counts = conn.execute(f"SELECT round, ref_area, count(*) FROM ({union}) GROUP BY ALL").fetchall()
+    rows = {(r, c): n for r, c, n in counts}
+    expected = {(int(r), c) for r in ROUNDS for c in REPORTING_COUNTRIES}
+    assert {(r, c) for r, c, _ in loaded} == expected and len(loaded) == len(expected)
+    for round_, country in sorted(expected):
+        staged = StagedSubmission.load(storage, str(round_), country)
+        assert rows.get((round_, country), 0) == sum(s["rows"] for s in staged.stats.values()) > 0, (round_, country)
+        assert (round_, country, staged.submission["sha256"]) in loaded
+
+
+def table_link(page, table: str):
+    return page.get_by_role("link", name=f"ilmq / {table}").first  # the name repeats the key (full + truncated)
+
+
+def test_browser_shows_the_catalog_and_an_ilmq_table_with_partitions_and_checks(ui, backfill):
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} not found: install Debian's chromium package (.ci/run does: apt-get install chromium)")
+    keys, _ = backfill
+    key = dg.AssetKey(["ilmq", TABLE])
+    checks = sorted(c.name for c in defs.resolve_asset_graph().get_check_keys_for_assets({key}))
+    with dg.DagsterInstance.from_config(str(ui.home)) as instance:
+        total = len(submission_partitions.get_partition_keys(dynamic_partitions_store=instance))
+    ARTIFACTS.mkdir(exist_ok=True)
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(f"{ui.url}/assets")
+            for table in (sorted(TABLES)[0], TABLE):  # the catalog lists the ILMQ tables as ilmq / <table>
+                expect(table_link(page, table)).to_be_visible(timeout=UI_TIMEOUT_MS)
+            page.screenshot(path=ARTIFACTS / "ui_asset_catalog.png", full_page=True)
+
+            table_link(page, TABLE).click()
+            expect(page).to_have_url(f"{ui.url}/assets/ilmq/{TABLE}", timeout=UI_TIMEOUT_MS)
+
+            page.get_by_role("tab", name="Partitions").click()
+            expect(page.get_by_text(f"{total} Partitions Selected")).to_be_visible(timeout=UI_TIMEOUT_MS)
+            expect(page.get_by_text(f"Materialized ({len(keys)})")).to_be_visible(timeout=UI_TIMEOUT_MS)
+            for dim in submission_partitions.partitions_defs:  # one column per dimension: round, country
+                expect(page.get_by_placeholder(f"Filter by {dim.name}")).to_be_visible(timeout=UI_TIMEOUT_MS)
+            page.screenshot(path=ARTIFACTS / f"ui_{TABLE}_partitions.png", full_page=True)
+
+            page.get_by_role("tab", name="Checks").click()
+            if checks:
+                expect(page.get_by_text(f"Checks ({len(checks)})")).to_be_visible(timeout=UI_TIMEOUT_MS)
+                for name in checks:
+                    expect(page.get_by_text(name, exact=True).first).to_be_visible(timeout=UI_TIMEOUT_MS)
+            else:
+                expect(page.get_by_text("No checks defined for this asset")).to_be_visible(timeout=UI_TIMEOUT_MS)
+            page.screenshot(path=ARTIFACTS / f"ui_{TABLE}_checks.png", full_page=True)
+        finally:
+            browser.close()
