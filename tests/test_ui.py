@@ -57,8 +57,8 @@ def test_graphql_backfill_of_two_rounds_lands_every_partition_in_duckdb(ui, back
     per_asset = {tuple(s["assetKey"]["path"]): s for s in status["assetBackfillData"]["assetBackfillStatuses"]}
     assert set(per_asset) == {tuple(k.path) for k in backfill_asset_keys(defs)}
     for path, n in per_asset.items():
-        targeted, materialized, failed = n["numPartitionsTargeted"], n["numPartitionsMaterialized"], n["numPartitionsFailed"]
-        assert (targeted, materialized, failed) == (len(keys), len(keys), 0), path
+        counts = (n["numPartitionsTargeted"], n["numPartitionsMaterialized"], n["numPartitionsFailed"])
+        assert counts == (len(keys), len(keys), 0), path
     assert status["runs"] and all(run["status"] == "SUCCESS" for run in status["runs"])
     with dg.DagsterInstance.from_config(str(ui.home)) as instance:
         assert lock_errors(instance, [run["runId"] for run in status["runs"]]) == []
@@ -94,11 +94,13 @@ def test_browser_shows_the_catalog_and_an_ilmq_table_with_partitions_and_checks(
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(UI_TIMEOUT_MS)  # for clicks; assertions pass theirs
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(f"{ui.url}/assets")
             for table in (sorted(TABLES)[0], TABLE):  # the catalog lists the ILMQ tables as ilmq / <table>
                 expect(table_link(page, table)).to_be_visible(timeout=UI_TIMEOUT_MS)
+            expect(page.get_by_text(f"{total} partitions", exact=True).first).to_be_visible(timeout=UI_TIMEOUT_MS)
             page.screenshot(path=ARTIFACTS / "ui_asset_catalog.png", full_page=True)
 
             table_link(page, TABLE).click()
@@ -119,5 +121,8 @@ def test_browser_shows_the_catalog_and_an_ilmq_table_with_partitions_and_checks(
             else:
                 expect(page.get_by_text("No checks defined for this asset")).to_be_visible(timeout=UI_TIMEOUT_MS)
             page.screenshot(path=ARTIFACTS / f"ui_{TABLE}_checks.png", full_page=True)
+        except Exception:
+            page.screenshot(path=ARTIFACTS / "ui_failure.png", full_page=True)  # what the browser showed
+            raise
         finally:
             browser.close()

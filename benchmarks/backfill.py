@@ -1,0 +1,140 @@
+"""Backfill benchmark: rounds x countries (default 2015-2024 x the ten ASEAN countries = 100 partitions) launched
+through `dagster dev`'s GraphQL API, as the UI's Materialize button does, and run by the daemon with the default
+multiprocess executor and the shipped dagster.yaml (pool duckdb_warehouse: one writer at a time).
+
+Each variant gets a fresh DAGSTER_HOME, data folder and warehouse; the sample workbooks are put in its inbox
+first, as received submissions would be. "defined" is the backfill policy the assets declare; "single_run" and
+"multi_run:<n>" override it (benchmarks/backfill_defs.py). Prints per variant the wall time from launch to the
+backfill's end, the time per partition, the runs launched, the partitions whose rows landed in DuckDB and the
+"Could not set lock" events in the runs' logs.
+
+Usage: uv run python benchmarks/backfill.py [--policy defined --policy multi_run:10] [--rounds 2015-2024]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+
+from ilms_dagster.dagster_dev import backfill_asset_keys, dagster_dev, ensure_partitions, lock_errors
+from ilms_dagster.definitions import defs
+from ilms_dagster.intake import NoSubmission, StagedSubmission
+from ilms_dagster.registry import REPORTING_COUNTRIES, TABLES
+from ilms_dagster.resources import IlmsStorage
+from ilms_dagster.samples import ensure_samples
+
+
+def describe(policy: dg.BackfillPolicy | None) -> str:
+    if policy is None:
+        return "none (a run per partition)"
+    return "single_run" if policy.max_partitions_per_run is None else f"multi_run({policy.max_partitions_per_run})"
+
+
+def defined_policy() -> str:
+    graph = defs.resolve_asset_graph()
+    return ", ".join(sorted({describe(graph.get(key).backfill_policy) for key in backfill_asset_keys(defs)}))
+
+
+def landed(root: Path, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Partitions recorded in raw.submissions whose ILMQ rows equal the rows staged from their workbook."""
+    storage = IlmsStorage(data_dir=str(root), inbox_dir=str(root / "inbox"))
+    union = " UNION ALL ".join(f"SELECT round, ref_area FROM ilmq.{t}" for t in TABLES)
+    with duckdb.connect(str(root / "warehouse.duckdb"), read_only=True) as conn:
+        submitted = {(str(r), c) for r, c in conn.execute("SELECT round, ref_area FROM raw.submissions").fetchall()}
+        counts = conn.execute(f"SELECT round, ref_area, count(*) FROM ({union}) GROUP BY ALL").fetchall()
+    rows = {(str(r), c): n for r, c, n in counts}
+    ok = []
+    for round_, country in pairs:
+        try:
+            staged = sum(s["rows"] for s in StagedSubmission.load(storage, round_, country).stats.values())
+        except NoSubmission:  # the workbook never got staged
+            continue
+        if (round_, country) in submitted and rows.get((round_, country)) == staged > 0:
+            ok.append((round_, country))
+    return ok
+
+
+def run_variant(policy: str, root: Path, samples: Path, rounds: list[str]) -> dict:
+    shutil.copytree(samples, root / "inbox")
+    override = policy != "defined"  # then the code location is benchmarks/backfill_defs.py with that policy
+    module = "benchmarks.backfill_defs" if override else None
+    with dagster_dev(root, module=module, env={"ILMS_BENCH_BACKFILL_POLICY": policy} if override else {}) as server:
+        with dg.DagsterInstance.from_config(str(server.home)) as instance:
+            keys = ensure_partitions(instance, rounds, REPORTING_COUNTRIES)
+        started, launched_at = time.monotonic(), time.time()
+        backfill_id = server.launch_backfill(keys, backfill_asset_keys(defs), title=f"benchmark {policy}")
+        status = server.wait_for_backfill(backfill_id, timeout=4 * 3600)
+        wall, done_at = time.monotonic() - started, time.time()
+        runs = status["runs"]
+        if not runs:
+            raise SystemExit(f"backfill {policy} launched no run: {status}\n{server.log_tail()}")
+        with dg.DagsterInstance.from_config(str(server.home)) as instance:
+            locks = lock_errors(instance, [run["runId"] for run in runs])
+    pairs = [(r, c) for r in rounds for c in REPORTING_COUNTRIES]
+    failed = [s["numPartitionsFailed"] for s in status["assetBackfillData"]["assetBackfillStatuses"]]
+    return {
+        "policy": f"{defined_policy()} (defined)" if policy == "defined" else policy,
+        "partitions": len(keys),
+        "status": status["status"],
+        "wall": wall,
+        "runs": len(runs),
+        "runs_failed": sum(run["status"] != "SUCCESS" for run in runs),
+        "runs_span": max(r["endTime"] for r in runs) - min(r["startTime"] for r in runs),
+        "to_first_start": min(r["startTime"] for r in runs) - launched_at,
+        "after_last_end": done_at - max(r["endTime"] for r in runs),
+        "landed": len(landed(root, pairs)),
+        "max_failed_partitions": max(failed, default=0),
+        "lock_errors": locks,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--policy", action="append", help="defined | single_run | multi_run:<n> (repeatable)")
+    parser.add_argument("--rounds", default="2015-2024", help="first-last round (default 2015-2024)")
+    args = parser.parse_args()
+    first, _, last = args.rounds.partition("-")
+    rounds = [str(r) for r in range(int(first), int(last or first) + 1)]
+    with tempfile.TemporaryDirectory(prefix="ilms-backfill-") as tmp:
+        started = time.monotonic()
+        ensure_samples(Path(tmp) / "samples", rounds=rounds)
+        print(f"{len(rounds)} rounds x {len(REPORTING_COUNTRIES)} countries; "
+              f"sample workbooks written in {time.monotonic() - started:.0f} s")
+        results = []
+        for policy in args.policy or ["defined"]:
+            result = run_variant(policy, Path(tmp) / policy.replace(":", "_"), Path(tmp) / "samples", rounds)
+            results.append(result)
+            print_result(result)
+    if len(results) > 1:
+        print("\n| policy | partitions | runs | wall | per partition | landed in DuckDB | lock errors |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
+        for r in results:
+            print(f"| {r['policy']} | {r['partitions']} | {r['runs']} | {r['wall']:.0f} s "
+                  f"| {r['wall'] / r['partitions']:.2f} s | {r['landed']} | {len(r['lock_errors'])} |")
+    if any(r["landed"] != r["partitions"] or r["lock_errors"] for r in results):
+        raise SystemExit("some partitions did not land in DuckDB, or a run hit a DuckDB lock error")
+
+
+def print_result(r: dict) -> None:
+    print(f"\nbackfill policy {r['policy']}: {r['status']}")
+    per_partition = r["wall"] / r["partitions"]
+    print(f"  wall time (launch -> backfill done) : {r['wall']:7.1f} s  ({per_partition:.2f} s/partition)")
+    print(f"  runs launched                       : {r['runs']} ({r['runs_failed']} failed)")
+    print(f"  first run start -> last run end     : {r['runs_span']:7.1f} s")
+    print(f"  daemon and queue (30 s ticks)       : {r['to_first_start']:7.1f} s to the first start, "
+          f"{r['after_last_end']:.1f} s after the last end")
+    print(f"  partitions landed in DuckDB         : {r['landed']} of {r['partitions']} "
+          f"(backfill: at most {r['max_failed_partitions']} failed per asset)")
+    print(f"  'Could not set lock' in event logs  : {len(r['lock_errors'])}")
+    for line in r["lock_errors"][:5]:
+        print(f"    {line}")
+
+
+if __name__ == "__main__":
+    main()
