@@ -59,20 +59,29 @@ def samples(
 
 @app.command()
 def run(
-    round_: Annotated[str, typer.Option("--round", help="Collection round (default: the latest)")] = ROUNDS[-1],
-    country: Annotated[list[str] | None, typer.Option(help="Countries (default: all reporting countries)")] = None,
+    round_: Annotated[str | None, typer.Option("--round", help="Collection round (default: the newest round "
+                                               "with a workbook in the inbox, else the latest sample round)")] = None,
+    country: Annotated[list[str] | None, typer.Option(help="Countries (default: the reporting countries and any "
+                                                      "other country with a workbook for the round in the inbox)")] = None,
 ) -> None:
     """Run the main job: ingest one round for every country into the warehouse, then print a summary."""
     import dagster as dg
 
     from ilms_dagster.definitions import defs
     from ilms_dagster.instance import ensure_dagster_home
+    from ilms_dagster.intake import scan_inbox
+    from ilms_dagster.partitions import ensure_countries, round_partitions
+    from ilms_dagster.resources import default_storage
 
     ensure_dagster_home()
-    countries = [c.upper() for c in country or REPORTING_COUNTRIES]
+    inbox, _ = scan_inbox(default_storage().inbox, round_partitions.get_partition_keys())
+    round_ = round_ or max((r for r, _ in inbox), default=ROUNDS[-1])
+    countries = list(dict.fromkeys([c.upper() for c in country] if country
+                                   else REPORTING_COUNTRIES + [c for r, c in inbox if r == round_]))  # fmt: skip
     job = defs.resolve_job_def("ingest_submissions")
     failed = []
     with dg.DagsterInstance.get() as instance, _progress() as progress:
+        ensure_countries(instance, countries)
         task = progress.add_task(f"Round {round_}", total=len(countries))
         for code in countries:
             progress.update(task, description=f"Round {round_}: {code}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -21,6 +22,21 @@ from ilms_dagster.workbook import parse_workbook
 
 class NoSubmission(LookupError):
     """No workbook was received for a round x country partition."""
+
+
+_ISO3_PREFIX = re.compile(r"([A-Z]{3})(?![A-Z])")
+
+
+def country_of(path: Path) -> str | None:
+    """The ISO3 code a workbook's name starts with (`THA_ILMQ_2024.xlsx`, `tha.xlsx` -> THA), or None for
+    any other name (`Thailand.xlsx`) and for Excel's `~$` lock files."""
+    found = _ISO3_PREFIX.match(path.name.upper())
+    return found.group(1) if found and path.suffix.lower() == ".xlsx" else None
+
+
+def newest(paths: list[Path]) -> Path:
+    """The file that counts when several were dropped for one partition: the last modified."""
+    return max(paths, key=lambda p: (p.stat().st_mtime_ns, p.name))
 
 
 def inbox_has_workbooks(inbox: Path) -> bool:
@@ -39,15 +55,32 @@ def find_submission(storage: IlmsStorage, round_: str, country: str) -> Path:
 
         ensure_samples(storage.samples, rounds=[round_], countries=[country])
         folder, where = storage.samples, f"bundled samples {storage.samples} (the inbox {storage.inbox} is empty)"
-    matches = [
-        p for p in (folder / round_).glob("*.xlsx")
-        if p.name.upper().startswith(country) and not p.name.startswith("~$")
-    ]  # fmt: skip
+    matches = [p for p in (folder / round_).glob("*.xlsx") if country_of(p) == country]
     if not matches:
         raise NoSubmission(
             f"No submission for {country} round {round_}: no file {folder / round_ / (country + '*.xlsx')} in the {where}."
         )
-    return max(matches, key=lambda p: (p.stat().st_mtime_ns, p.name))
+    return newest(matches)
+
+
+def scan_inbox(inbox: Path, rounds: list[str]) -> tuple[dict[tuple[str, str], Path], list[str]]:
+    """The workbooks of `<inbox>/<round>/<ISO3>*.xlsx`: the file that counts for each (round, country), as
+    find_submission picks it, and why every other workbook was skipped. `rounds` are the open rounds."""
+    found: dict[tuple[str, str], list[Path]] = {}
+    skipped = []
+    for path in sorted(inbox.glob("*.xlsx")) + sorted(inbox.glob("*/*.xlsx")):
+        name, round_ = path.relative_to(inbox).as_posix(), path.parent.name
+        if path.name.startswith("~$"):  # Excel's lock file of an open workbook
+            continue
+        if path.parent == inbox:
+            skipped.append(f"{name}: not in a round folder (expected <inbox>/<round>/<ISO3>*.xlsx)")
+        elif round_ not in rounds:
+            skipped.append(f"{name}: {round_!r} is not a collection round ({rounds[0]}..{rounds[-1]})")
+        elif (country := country_of(path)) is None:
+            skipped.append(f"{name}: the name does not start with an ISO3 country code (e.g. THA_ILMQ_{round_}.xlsx)")
+        else:
+            found.setdefault((round_, country), []).append(path)
+    return {key: newest(paths) for key, paths in sorted(found.items())}, skipped
 
 
 def sha256_of(path: Path) -> str:

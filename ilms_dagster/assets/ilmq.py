@@ -11,7 +11,7 @@ from dagster_duckdb import DuckDBResource
 
 from ilms_dagster.assets.intake import submission_file
 from ilms_dagster.intake import StagedSubmission
-from ilms_dagster.partitions import partition_rounds_countries, submission_partitions
+from ilms_dagster.partitions import BACKFILL_POLICY, partition_rounds_countries, submission_partitions
 from ilms_dagster.registry import TABLES, TableSpec
 from ilms_dagster.resources import WAREHOUSE_POOL, IlmsStorage
 from ilms_dagster.resources.warehouse import ensure_schema, replace_partition
@@ -69,7 +69,7 @@ TABLE_SPECS = [
     partitions_def=submission_partitions,
     can_subset=True,
     pool=WAREHOUSE_POOL,
-    backfill_policy=dg.BackfillPolicy.single_run(),
+    backfill_policy=BACKFILL_POLICY,
     name="ilmq_tables",
 )
 def ilmq_tables(context: dg.AssetExecutionContext, storage: IlmsStorage, warehouse: DuckDBResource):
@@ -101,6 +101,7 @@ def ilmq_tables(context: dg.AssetExecutionContext, storage: IlmsStorage, warehou
                 "dagster/row_count": totals[t]["rows"],
                 **totals[t],
                 "partitions_loaded": len(partitions),
+                "completeness_pct": round(100 * totals[t]["filled_cells"] / (totals[t]["rows"] + totals[t]["blank_cells"] or 1), 1),
                 "preview": dg.MetadataValue.md(previews[t]),
             },
         )

@@ -4,7 +4,7 @@
 import dagster as dg
 
 from ilms_dagster.intake import NoSubmission, archive, find_submission, stage
-from ilms_dagster.partitions import partition_rounds_countries, submission_partitions
+from ilms_dagster.partitions import BACKFILL_POLICY, partition_rounds_countries, submission_partitions
 from ilms_dagster.resources import IlmsStorage
 from ilms_dagster.workbook import SubmissionError
 
@@ -14,7 +14,7 @@ from ilms_dagster.workbook import SubmissionError
     group_name="intake",
     kinds={"excel", "parquet"},
     owners=["team:data-engineering"],
-    backfill_policy=dg.BackfillPolicy.single_run(),
+    backfill_policy=BACKFILL_POLICY,
     description="The ILMQ workbook received for a round x country: archived immutably (sha256), parsed with "
     "openpyxl and staged as one Parquet file per ILMQ table. A bad workbook fails here, naming file, "
     "sheet and cell, before anything reaches the warehouse.",
