@@ -18,7 +18,6 @@ from ilms_dagster.partitions import (
     ensure_countries,
     round_partitions,
     submission_key,
-    submission_partitions,
 )
 from ilms_dagster.registry import REPORTING_COUNTRIES, deadline
 from ilms_dagster.resources import IlmsStorage
@@ -27,8 +26,7 @@ ROUND_TAG, COUNTRY_TAG, SHA256_TAG = "ilms/round", "ilms/country", "ilms/sha256"
 
 ingest_job = dg.define_asset_job(
     "ingest_submissions",
-    selection=dg.AssetSelection.assets(submission_file, ilmq_tables),
-    partitions_def=submission_partitions,
+    selection=dg.AssetSelection.assets(submission_file, ilmq_tables),  # partitioned like its assets
     description="Archive, parse and load ILMQ submissions into the warehouse, per round x country.",
 )
 
