@@ -92,13 +92,13 @@ class Mistake:
 
 
 DELIBERATE_MISTAKES: list[Mistake] = [
-    Mistake("2019", "KHM", "outflow_by_activity", 2017, "ECO_AGGREGATE_CON", "SEX_M", None, "non_negative",
+    Mistake("2019", "KHM", "outflow_by_activity", 2017, "ECO_AGGREGATE_CON", "SEX_M", None, "value_minimum",
             "a negative count (sign typed by mistake)"),
     Mistake("2020", "PHL", "outflow_by_destination", 2018, "CDS_DES_SAU", "SEX_T", None, "sex_total",
             "SEX_T overwritten: no longer SEX_M + SEX_F"),
     Mistake("2021", "MYS", "emp_by_activity", 2019, "ECO_AGGREGATE_MAN", "SEX_T", "CCT_CIT_NONCIT", "category_total",
             "a category far above its share: categories sum above ECO_SECTOR_TOTAL"),
-    Mistake("2018", "IDN", "outflow_by_destination", 2016, "CDS_DES_MYS", "SEX_F", None, "destination_total",
+    Mistake("2018", "IDN", "outflow_by_destination", 2016, "CDS_DES_MYS", "SEX_F", None, "country_total",
             "a destination inflated: destinations sum above CDS_DES_TOTAL"),
     Mistake("2022", "THA", "emp_by_age", 2020, "AGE_AGGREGATE_TOTAL", "SEX_T", "CBR_BIR_TOTAL", "migratory_total",
             "CBR_BIR_TOTAL no longer NATIVE + FOREIGN + X"),
@@ -331,8 +331,8 @@ def _inject(mistake: Mistake, values: dict) -> None:
         lf = values[("lf_by_age", *key[1:])]
         values[key] = round(lf * 1.5, 3)
         return
-    bump = {"non_negative": -2 * values[key] - 1.234, "sex_total": 7.5,
-            "category_total": 2 * values[key] + 100, "destination_total": 50.0, "migratory_total": 123.456}  # fmt: skip
+    bump = {"value_minimum": -2 * values[key] - 1.234, "sex_total": 7.5,
+            "category_total": 2 * values[key] + 100, "country_total": 50.0, "migratory_total": 123.456}  # fmt: skip
     values[key] = round(values[key] + bump[mistake.rule], 3)
 
 
