@@ -88,3 +88,20 @@ def test_a_blocking_error_quarantines_the_partition_until_a_corrected_submission
     assert project.query("SELECT errors > 0, submission_sha256 = ? FROM validation.partition_status ORDER BY checked_at",
                          [sha]) == [(True, False), (False, True)]  # fmt: skip
     assert project.query("SELECT count(DISTINCT submission_sha256) FROM validation.findings WHERE severity = 'error'") == [(1,)]
+
+
+def test_a_single_run_backfill_reports_every_check_for_every_partition_of_its_range(project):
+    from ilms_dagster.partitions import submission_partitions
+
+    job = dg.define_asset_job("backfill", selection=[submission_file, ilmq_tables], partitions_def=submission_partitions)
+    defs = dg.Definitions(assets=[submission_file, ilmq_tables], jobs=[job], resources=project.resources)
+    first, last = "BRN|2023", "BRN|2024"  # one key range, as a single-run backfill hands it to the step
+    result = defs.resolve_job_def("backfill").execute_in_process(
+        tags={"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last})
+    per_partition = {}
+    for e in result.get_asset_check_evaluations():
+        per_partition.setdefault(e.partition, set()).add((e.asset_key.path[-1], e.check_name))
+    expected = {(t.id, rule.name) for t in TABLES.values() for rule in RULES.values() if rule.applies(t)}
+    assert per_partition == {first: expected, last: expected}
+    assert project.query("SELECT round, ref_area, errors FROM validation.partition_status ORDER BY round") == [
+        (2023, "BRN", 0), (2024, "BRN", 0)]  # fmt: skip
