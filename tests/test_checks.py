@@ -56,6 +56,10 @@ LF_F, LF_EDU, WAP_EDU = (("lf_by_age", *EMP_F[1:]), k("lf_by_education", "EDU_AG
                          k("wap_by_education", "EDU_AGGREGATE_BAS", "SEX_M", "CBR_BIR_FOREIGN"))  # fmt: skip
 OCU = {y: k("inflow_by_occupation", "OCU_SKILL_TOTAL", year=y) for y in (Y1, Y2)}
 SEX = {s: k("outflow_by_destination", "CDS_DES_TOTAL", s) for s in ("SEX_T", "SEX_M", "SEX_F")}
+TOT = {"age": k("emp_by_age", "AGE_AGGREGATE_TOTAL", "SEX_T", "CBR_BIR_TOTAL"),
+       "education": k("emp_by_education", "EDU_AGGREGATE_TOTAL", "SEX_T", "CBR_BIR_TOTAL"),
+       "activity": k("emp_by_activity", "ECO_SECTOR_TOTAL", "SEX_T", "CBR_BIR_TOTAL"),
+       "citizenship": k("emp_by_age", "AGE_AGGREGATE_TOTAL", "SEX_T", "CCT_CIT_TOTAL")}  # fmt: skip
 
 # rule: (passing values, failing values, the one finding the failing values give)
 CASES = {
@@ -85,9 +89,14 @@ CASES = {
         finding(MIG["TOTAL"], "migratory_total", "error", "101.000", "100.000"),
     ),
     "migratory_total parts only": (  # not stated left blank: native + foreign may not exceed the total
-        {MIG["TOTAL"]: 100, MIG["NATIVE"]: 80, MIG["FOREIGN"]: 15},
+        {MIG["TOTAL"]: 100, MIG["NATIVE"]: 85, MIG["FOREIGN"]: 15},
         {MIG["TOTAL"]: 100, MIG["NATIVE"]: 80, MIG["FOREIGN"]: 25},
         finding(MIG["TOTAL"], "migratory_total", "error", "105.000", "100.000"),
+    ),
+    "category_total coverage": (  # a category left blank while the others fall short of the total
+        {ECO["TOTAL"]: 100, ECO["AGR"]: 30, ECO["IND"]: 30, ECO["SER"]: 40},
+        {ECO["TOTAL"]: 100, ECO["AGR"]: 30, ECO["IND"]: 30, ECO["SER"]: 35},
+        finding(ECO["TOTAL"], "category_total", "warning", "95.000", "100.000"),
     ),
     "employed_le_labour_force": (
         {EMP_F: 8.0, LF_F: 8.0},
@@ -98,6 +107,11 @@ CASES = {
         {LF_EDU: 50.0, WAP_EDU: 70.0},
         {LF_EDU: 75.5, WAP_EDU: 70.0},
         finding(LF_EDU, "labour_force_le_population", "error", "<= 70.000", "75.500"),
+    ),
+    "total_across_tables": (  # employment by age, education, activity: one total; the odd one out is named
+        {TOT["age"]: 100, TOT["education"]: 100, TOT["activity"]: 100, TOT["citizenship"]: 100},
+        {TOT["age"]: 100, TOT["education"]: 100, TOT["activity"]: 90, TOT["citizenship"]: 100},
+        finding(TOT["activity"], "total_across_tables", "error", "100.000", "90.000"),
     ),
     "yoy_jump": (
         {OCU[Y1]: 10.0, OCU[Y2]: 19.9},
@@ -147,7 +161,7 @@ def test_earnings_are_not_summed(project):
 def test_revisions_against_the_previous_round_are_listed(project):
     year = reference_years("2023")[-1]  # 2022: in the windows of both rounds
     key = k("emp_by_activity", "ECO_SECTOR_TOTAL", "SEX_T", "CCT_CIT_TOTAL", year=year)
-    other = k("emp_by_activity", "ECO_SECTOR_AGR", "SEX_T", "CCT_CIT_TOTAL", year=year)
+    other = k("outflow_by_destination", "CDS_DES_TOTAL", year=year)
     validate(project, {key: 100.0, other: 40.0}, round_="2023")
     result = validate(project, {key: 106.0, other: 41.0})  # +6% is a revision to confirm, +2.5% is not
     assert findings(result) == [finding(key, "revision", "warning", "100.000", "106.000")]

@@ -2,7 +2,7 @@
 
 SQL rules read a few relations set up here, per submission: `obs` (every table of the submission, from its
 staged Parquet), `earlier` (this country's values from earlier rounds, in the warehouse), and the registry's
-`identity_terms`, `rule_tables` and `bound_pairs`. Each returns findings: rule, table_id, cell, severity,
+`identity_terms`, `rule_tables`, `bound_pairs` and `total_groups`. Each returns findings: rule, table_id, cell, severity,
 expected, found, message.
 """
 
@@ -41,6 +41,8 @@ class Rule:
                 i.rule == self.name and i.total in codes[i.dimension] for i in IDENTITIES)
         if self.kind == "bound":
             return any(lower == table.id for lower, _ in self.params["pairs"])
+        if self.kind == "same_total":
+            return any(table.id in members for members in self.params["groups"].values())
         return True
 
 
@@ -66,8 +68,13 @@ def _registry_relations() -> dict[str, pd.DataFrame]:
                   for k, (code, sign) in enumerate(identity.parts, start=1)]  # fmt: skip
     bounds = [{"rule": r.name, "lower_table": lo, "upper_table": hi}
               for r in RULES.values() if r.kind == "bound" for lo, hi in r.params["pairs"]]  # fmt: skip
-    tables = [{"table_id": t.id, "additive": UNITS[t.unit].additive} for t in TABLES.values()]
-    return {"identity_terms": pd.DataFrame(terms), "bound_pairs": pd.DataFrame(bounds), "rule_tables": pd.DataFrame(tables)}
+    groups = [{"rule": r.name, "group_name": name, "table_id": t, "position": i}
+              for r in RULES.values() if r.kind == "same_total"
+              for name, members in r.params["groups"].items() for i, t in enumerate(members)]  # fmt: skip
+    tables = [{"table_id": t.id, "additive": UNITS[t.unit].additive, "total_category": t.total_category}
+              for t in TABLES.values()]  # fmt: skip
+    return {"identity_terms": pd.DataFrame(terms), "bound_pairs": pd.DataFrame(bounds),
+            "total_groups": pd.DataFrame(groups), "rule_tables": pd.DataFrame(tables)}  # fmt: skip
 
 
 def run_sql_rules(

@@ -71,7 +71,7 @@ class Identity:
     dimension: str
     total: str
     parts: tuple[tuple[str, int], ...]  # (code, +1 | -1)
-    partial: bool = False
+    partial: bool = False  # a partner-country list: often only the main partners are published
 
     @classmethod
     def parse(cls, rule: str, dimension: str, text: str, partial: bool = False) -> Identity:

@@ -1,5 +1,7 @@
 -- Sum identities (codes.yaml `identities`): a total equals the signed sum of its parts, in tables whose
--- unit is additive. Reads obs (the submission), identity_terms and rule_tables; parameter $tolerance.
+-- unit is additive. With parts left blank, the reported ones may not exceed the total (error) and a sum
+-- below it is a warning (unless a part is marked '..' or 'x': then nothing can be said). Reads obs (the
+-- submission), identity_terms and rule_tables; parameter $tolerance.
 -- The other two dimensions (of sex, classif1, classif2) and the year fix the group an identity holds in.
 WITH terms AS (
     SELECT t.rule, t.identity_id, t.role, t.position, t.sign, t.partial, t.n_parts, t.code,
@@ -21,6 +23,7 @@ sums AS (
            any_value(cell) FILTER (WHERE role = 'total') AS total_cell,
            sum(sign * obs_value) FILTER (WHERE role = 'part') AS parts,
            count(obs_value) FILTER (WHERE role = 'part') AS parts_reported,
+           count(*) FILTER (WHERE role = 'part' AND obs_value IS NULL) AS parts_marked,
            bool_and(sign > 0) FILTER (WHERE role = 'part') AS all_added,
            string_agg(CASE WHEN sign < 0 THEN ' - ' ELSE ' + ' END || code || ' (' || cell || ')', '' ORDER BY position)
                FILTER (WHERE role = 'part' AND obs_value IS NOT NULL) AS parts_text
@@ -33,7 +36,7 @@ broken AS (
     WHERE total IS NOT NULL AND parts_reported > 0
       AND ((parts_reported = n_parts AND abs(total - parts) > $tolerance + 1e-9)
         OR (parts_reported < n_parts AND all_added AND parts > total + $tolerance + 1e-9)
-        OR (parts_reported < n_parts AND partial AND all_added AND parts < total - $tolerance - 1e-9))
+        OR (parts_reported < n_parts AND parts_marked = 0 AND all_added AND parts < total - $tolerance - 1e-9))
 )
 SELECT rule, table_id, total_cell AS cell,
        CASE WHEN complete OR parts > total THEN 'error' ELSE 'warning' END AS severity,
@@ -44,8 +47,10 @@ SELECT rule, table_id, total_cell AS cell,
                                      time, total_ref, total, parts_refs, parts, total - parts)
            WHEN parts > total THEN format('{}: the reported parts {} already sum to {:.3f}, above {} = {:.3f}',
                                           time, parts_refs, parts, total_ref, total)
-           ELSE format('{}: the listed countries {} sum to {:.3f}, below {} = {:.3f}: put the unlisted '
-                       'rest in the _X row, or confirm that only the main partners are known', time, parts_refs,
-                       parts, total_ref, total)
+           WHEN partial THEN format('{}: the listed countries {} sum to {:.3f}, below {} = {:.3f}: put the '
+                                    'unlisted rest in the _X row, or confirm that only the main partners are known',
+                                    time, parts_refs, parts, total_ref, total)
+           ELSE format('{}: the reported parts {} cover {:.1f}% of {} = {:.3f}: report the blank categories '
+                       '(0 where none, _X where not stated)', time, parts_refs, 100 * parts / total, total_ref, total)
        END AS message
 FROM broken

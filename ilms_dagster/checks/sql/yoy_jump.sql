@@ -1,15 +1,18 @@
--- Year-on-year jumps inside the submission: a value more than $max_ratio times (or less than 1/$max_ratio
--- of) the previous reference year's, where the larger of the two is at least $min_value (negative values are
--- the expectations' business). Reads obs.
-SELECT 'yoy_jump' AS rule, cur.table_id, cur.cell, 'warning' AS severity,
-       format('between {:.3f} and {:.3f}', prev.obs_value / $max_ratio, prev.obs_value * $max_ratio) AS expected,
-       format('{:.3f}', cur.obs_value) AS found,
-       format('{} is {:.3f} in {} ({}) after {:.3f} in {} ({}): beyond x{} from one year to the next; '
-              'check the unit (thousands) and the figures', cur.indicator, cur.obs_value, cur.time, cur.cell,
-              prev.obs_value, prev.time, prev.cell, $max_ratio) AS message
-FROM obs AS cur
-JOIN obs AS prev
-  ON prev.table_id = cur.table_id AND prev.indicator = cur.indicator AND prev.sex = cur.sex
- AND prev.classif1 = cur.classif1 AND prev.classif2 IS NOT DISTINCT FROM cur.classif2 AND prev.time = cur.time - 1
-WHERE greatest(cur.obs_value, prev.obs_value) >= $min_value AND least(cur.obs_value, prev.obs_value) >= 0
-  AND (cur.obs_value > prev.obs_value * $max_ratio OR prev.obs_value > cur.obs_value * $max_ratio)
+-- Jumps inside the submission: a value more than $max_ratio times (or less than 1/$max_ratio of) the one of
+-- the previous year the series reports, where the larger of the two is at least $min_value (negative values
+-- are the expectations' business). Reads obs.
+WITH series AS (
+    SELECT *, lag(obs_value) OVER w AS prev_value, lag(time) OVER w AS prev_time, lag(cell) OVER w AS prev_cell
+    FROM obs
+    WHERE obs_value IS NOT NULL
+    WINDOW w AS (PARTITION BY table_id, indicator, sex, classif1, classif2 ORDER BY time)
+)
+SELECT 'yoy_jump' AS rule, table_id, cell, 'warning' AS severity,
+       format('between {:.3f} and {:.3f}', prev_value / $max_ratio, prev_value * $max_ratio) AS expected,
+       format('{:.3f}', obs_value) AS found,
+       format('{} is {:.3f} in {} ({}) after {:.3f} in {} ({}): beyond x{} from one reported year to the next; '
+              'check the unit (thousands) and the figures', indicator, obs_value, time, cell, prev_value, prev_time,
+              prev_cell, $max_ratio) AS message
+FROM series
+WHERE greatest(obs_value, prev_value) >= $min_value AND least(obs_value, prev_value) >= 0
+  AND (obs_value > prev_value * $max_ratio OR prev_value > obs_value * $max_ratio)
