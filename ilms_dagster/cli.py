@@ -92,10 +92,11 @@ def run(
                 raise_on_error=False,
                 run_config=QUIET_LOGS,
             )
-            status = "[green]ok" if result.success else "[red]FAILED"
+            blocked = _blocking_errors(result)
+            status = "[green]ok" if result.success else "[yellow]blocked by validation" if blocked else "[red]FAILED"
             progress.console.print(f"  {code} {round_}: {status}[/] ({time.monotonic() - started:.1f}s)")
             if not result.success:
-                failed.append((code, _failure_message(result)))
+                failed.append((code, blocked or _failure_message(result)))
             progress.advance(task)
         started = time.monotonic()
         result = defs.resolve_job_def("build_models").execute_in_process(
@@ -106,10 +107,20 @@ def run(
         if not result.success:
             failed.append(("models", _failure_message(result)))
     for code, message in failed:
-        console.print(f"[red]{code} {round_} failed:[/]\n{message}")
+        console.print(f"[red]{code} {round_}:[/] {message}")
     summary()
     if failed:
         raise typer.Exit(1)
+
+
+def _blocking_errors(result) -> str:
+    """What a focal point must fix, when blocking checks (not a crash) stopped the partition."""
+    failed = [e for e in result.get_asset_check_evaluations() if not e.passed and e.severity.value == "ERROR"]
+    if not failed:
+        return ""
+    lines = [f"  {e.asset_key.path[-1]}: {e.check_name} ({e.metadata['errors'].value} error(s))" for e in failed]
+    report = failed[0].metadata["feedback_report"].value
+    return "\n".join(["blocked by validation (quarantined from the indicators):", *lines, f"  feedback: {report}"])
 
 
 def _failure_message(result) -> str:

@@ -1,7 +1,8 @@
 """Intake: find a partition's workbook in the inbox, archive it immutably, parse and stage it.
 
-Everything here happens outside the warehouse lock: parsing is the slow part, so it is done once per
-partition and staged as Parquet; the warehouse load (assets/ilmq.py) then only copies staged files.
+Everything here happens outside the warehouse lock: parsing (and the per-table expectation suites) is the
+slow part, so it is done once per partition and staged as Parquet; the warehouse load (assets/ilmq.py)
+then only copies staged files and runs the quick SQL rules.
 """
 
 from __future__ import annotations
@@ -12,12 +13,19 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pandas as pd
+
+from ilms_dagster.registry import ROUNDS
 from ilms_dagster.resources.storage import IlmsStorage
 from ilms_dagster.workbook import parse_workbook
+
+
+EXPECTATION_FINDINGS = "expectation_findings.parquet"
 
 
 class NoSubmission(LookupError):
@@ -46,13 +54,17 @@ def inbox_has_workbooks(inbox: Path) -> bool:
 def find_submission(storage: IlmsStorage, round_: str, country: str) -> Path:
     """The workbook for a partition: `<inbox>/<round>/<ISO3>*.xlsx`, the newest if several were dropped.
 
-    An inbox with no workbook at all means "no real submissions yet": the bundled samples are used.
+    An inbox with no workbook at all means "no real submissions yet": the bundled samples stand in for the
+    rounds they cover (never for a new round: made-up figures must not pass for a real collection).
     """
     if inbox_has_workbooks(storage.inbox):
         folder, where = storage.inbox, f"inbox {storage.inbox}"
     else:
         from ilms_dagster.samples import ensure_samples  # only needed when the inbox is empty
 
+        if round_ not in ROUNDS:
+            raise NoSubmission(f"No submission for {country} round {round_}: the inbox {storage.inbox} is empty and "
+                               f"the bundled samples cover rounds {ROUNDS[0]}-{ROUNDS[-1]} only.")  # fmt: skip
         ensure_samples(storage.samples, rounds=[round_], countries=[country])
         folder, where = storage.samples, f"bundled samples {storage.samples} (the inbox {storage.inbox} is empty)"
     matches = [p for p in (folder / round_).glob("*.xlsx") if country_of(p) == country]
@@ -135,6 +147,13 @@ class StagedSubmission:
     def parquet_by_table(self) -> dict[str, Path]:
         return {table_id: self.folder / f"{table_id}.parquet" for table_id in self.stats}
 
+    def expectation_findings(self) -> pd.DataFrame:
+        """What the expectation suites found when the workbook was parsed (see `stage`)."""
+        path = self.folder / EXPECTATION_FINDINGS
+        if not path.exists():
+            raise NoSubmission(f"{self.folder} was staged without its expectation findings: materialize submission_file again.")
+        return pd.read_parquet(path)
+
     @classmethod
     def load(cls, storage: IlmsStorage, round_: str, country: str) -> StagedSubmission:
         folder = staging_folder(storage, round_, country)
@@ -150,8 +169,15 @@ def staging_folder(storage: IlmsStorage, round_: str, country: str) -> Path:
     return storage.staging / round_ / country
 
 
-def stage(storage: IlmsStorage, round_: str, country: str, manifest: dict) -> StagedSubmission:
-    """Parse the archived workbook and replace the partition's staging folder atomically.
+def stage(
+    storage: IlmsStorage,
+    round_: str,
+    country: str,
+    manifest: dict,
+    expectations: Callable[[dict[str, pd.DataFrame], str], pd.DataFrame] | None = None,
+) -> StagedSubmission:
+    """Parse the archived workbook and replace the partition's staging folder atomically, with what
+    `expectations` (the per-table expectation suites, run here outside the warehouse lock) found.
 
     Raises SubmissionError (naming file, sheet and cell) on a bad workbook, leaving the previous
     staging folder, and so the warehouse, untouched.
@@ -164,6 +190,8 @@ def stage(storage: IlmsStorage, round_: str, country: str, manifest: dict) -> St
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{country}-"))
     stats = {}
+    if expectations is not None:
+        expectations(parsed.tables, round_).to_parquet(tmp / EXPECTATION_FINDINGS, index=False)
     for table_id, frame in parsed.tables.items():
         frame.to_parquet(tmp / f"{table_id}.parquet", index=False)
         filled = int(frame["obs_value"].notna().sum())
