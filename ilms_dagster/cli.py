@@ -67,17 +67,18 @@ def run(
     """Run the main job: ingest one round for every country into the warehouse, then print a summary."""
     import dagster as dg
 
-    from ilms_dagster.definitions import defs
+    from ilms_dagster.definitions import build_defs
     from ilms_dagster.instance import ensure_dagster_home
     from ilms_dagster.intake import scan_inbox
     from ilms_dagster.partitions import ensure_countries, round_partitions
-    from ilms_dagster.resources import default_storage
+    from ilms_dagster.resources import default_storage, default_warehouse
 
     ensure_dagster_home()
     inbox, _ = scan_inbox(default_storage().inbox, round_partitions.get_partition_keys())
     round_ = round_ or max((r for r, _ in inbox), default=ROUNDS[-1])
     countries = list(dict.fromkeys([c.upper() for c in country] if country
                                    else REPORTING_COUNTRIES + [c for r, c in inbox if r == round_]))  # fmt: skip
+    defs = build_defs({"storage": default_storage(), "warehouse": default_warehouse()})  # today's settings
     job = defs.resolve_job_def("ingest_submissions")
     failed = []
     with dg.DagsterInstance.get() as instance, _progress() as progress:

@@ -60,9 +60,10 @@ def test_main_command_populates_the_warehouse_from_the_bundled_samples(project):
     assert (project.root / "dagster_home" / "dagster.yaml").exists()  # runs are recorded on the project instance
 
 
-def test_run_reports_a_partition_blocked_by_validation_with_its_feedback(project):
+def test_run_reports_a_partition_blocked_by_validation_with_its_feedback(project, monkeypatch):
     """PHL 2020's sample carries a planted SEX_T error: the run says blocked (not crashed), names the failing
     checks and the focal point's feedback workbook, and exits non-zero."""
+    monkeypatch.setenv("DAGSTER_HOME", str(project.root / "dagster_home"))
     result = runner.invoke(app, ["run", "--round", "2020", "--country", "PHL"])
     assert result.exit_code == 1
     text = " ".join(result.output.split())
