@@ -2,8 +2,10 @@
 
 Measured side by side in one run, on the bundled samples of one round (ten countries):
   A. parse once per partition and split into all tables (what submission_file does);
+  V. the expectation suites on the parsed tables (also submission_file's, outside the lock);
   B. load the workbook once per table (what one asset per table reading its own sheet would do);
-  C. the warehouse load of the staged Parquet (the only part done inside the DuckDB pool).
+  C. the warehouse load of the staged Parquet with the SQL rules and the verdict, one transaction per
+     partition (the only part done inside the DuckDB pool).
 Usage: uv run python benchmarks/ingest.py [--round 2024]
 """
 
@@ -16,10 +18,11 @@ from pathlib import Path
 
 import duckdb
 
+from ilms_dagster.checks import record, run_expectations, validate_submission
 from ilms_dagster.intake import StagedSubmission, archive, stage
 from ilms_dagster.registry import REPORTING_COUNTRIES, ROUNDS, TABLES
 from ilms_dagster.resources import IlmsStorage
-from ilms_dagster.resources.warehouse import ensure_schema, replace_partition
+from ilms_dagster.resources.warehouse import ensure_schema, replace_partition, transaction
 from ilms_dagster.samples import ensure_samples, sample_path
 from ilms_dagster.workbook import parse_workbook
 
@@ -38,6 +41,12 @@ def main() -> None:
             stage(storage, round_, country, archive(storage, path))
         once = time.perf_counter() - started
 
+        run_expectations({}, round_)  # import Great Expectations (seconds, once per process) before timing
+        started = time.perf_counter()
+        for country, path in files.items():
+            stage(storage, round_, country, archive(storage, path), expectations=run_expectations)
+        suites = time.perf_counter() - started - once
+
         started = time.perf_counter()
         for country, path in files.items():
             for table in TABLES.values():
@@ -49,7 +58,9 @@ def main() -> None:
             started = time.perf_counter()
             for country in files:
                 staged = StagedSubmission.load(storage, round_, country)
-                replace_partition(conn, round_, country, staged.parquet_by_table, staged.submission)
+                with transaction(conn):
+                    replace_partition(conn, round_, country, staged.parquet_by_table, staged.submission)
+                    record(conn, validate_submission(conn, staged))
             load = time.perf_counter() - started
             values = sum(conn.execute(f"SELECT count(*) FROM ilmq.{t}").fetchone()[0] for t in TABLES)
 
@@ -57,8 +68,10 @@ def main() -> None:
     print(f"round {round_}: {n} submissions, {len(TABLES)} tables, {values} values")
     print(f"A parse once per partition + stage : {once:7.2f} s  ({once / n:.3f} s/partition)")
     print(f"B load the workbook once per table : {per_table:7.2f} s  ({per_table / n:.3f} s/partition)")
-    print(f"C locked warehouse load (Parquet)  : {load:7.2f} s  ({load / n:.3f} s/partition)")
-    print(f"B/A = {per_table / once:.1f}x slower; the lock is held for {load / (once + load):.0%} of the ingest time")
+    print(f"V expectation suites (24 tables)   : {suites:7.2f} s  ({suites / n:.3f} s/partition)")
+    print(f"C locked load + SQL rules + verdict: {load:7.2f} s  ({load / n:.3f} s/partition)")
+    total = once + suites + load
+    print(f"B/A = {per_table / once:.1f}x slower; the lock is held for {load / total:.0%} of the ingest time")
 
 
 if __name__ == "__main__":

@@ -59,20 +59,30 @@ def samples(
 
 @app.command()
 def run(
-    round_: Annotated[str, typer.Option("--round", help="Collection round (default: the latest)")] = ROUNDS[-1],
-    country: Annotated[list[str] | None, typer.Option(help="Countries (default: all reporting countries)")] = None,
+    round_: Annotated[str | None, typer.Option("--round", help="Collection round (default: the newest round "
+                                               "with a workbook in the inbox, else the latest sample round)")] = None,
+    country: Annotated[list[str] | None, typer.Option(help="Countries (default: the reporting countries and any "
+                                                      "other country with a workbook for the round in the inbox)")] = None,
 ) -> None:
     """Run the main job: ingest one round for every country into the warehouse, then print a summary."""
     import dagster as dg
 
-    from ilms_dagster.definitions import defs
+    from ilms_dagster.definitions import build_defs
     from ilms_dagster.instance import ensure_dagster_home
+    from ilms_dagster.intake import scan_inbox
+    from ilms_dagster.partitions import ensure_countries, round_partitions
+    from ilms_dagster.resources import default_storage, default_warehouse
 
     ensure_dagster_home()
-    countries = [c.upper() for c in country or REPORTING_COUNTRIES]
+    inbox, _ = scan_inbox(default_storage().inbox, round_partitions.get_partition_keys())
+    round_ = round_ or max((r for r, _ in inbox), default=ROUNDS[-1])
+    countries = list(dict.fromkeys([c.upper() for c in country] if country
+                                   else REPORTING_COUNTRIES + [c for r, c in inbox if r == round_]))  # fmt: skip
+    defs = build_defs({"storage": default_storage(), "warehouse": default_warehouse()})  # today's settings
     job = defs.resolve_job_def("ingest_submissions")
     failed = []
     with dg.DagsterInstance.get() as instance, _progress() as progress:
+        ensure_countries(instance, countries)
         task = progress.add_task(f"Round {round_}", total=len(countries))
         for code in countries:
             progress.update(task, description=f"Round {round_}: {code}")
@@ -83,10 +93,11 @@ def run(
                 raise_on_error=False,
                 run_config=QUIET_LOGS,
             )
-            status = "[green]ok" if result.success else "[red]FAILED"
+            blocked = _blocking_errors(result)
+            status = "[green]ok" if result.success else "[yellow]blocked by validation" if blocked else "[red]FAILED"
             progress.console.print(f"  {code} {round_}: {status}[/] ({time.monotonic() - started:.1f}s)")
             if not result.success:
-                failed.append((code, _failure_message(result)))
+                failed.append((code, blocked or _failure_message(result)))
             progress.advance(task)
         started = time.monotonic()
         result = defs.resolve_job_def("build_models").execute_in_process(
@@ -97,10 +108,20 @@ def run(
         if not result.success:
             failed.append(("models", _failure_message(result)))
     for code, message in failed:
-        console.print(f"[red]{code} {round_} failed:[/]\n{message}")
+        console.print(f"[red]{code} {round_}:[/] {message}")
     summary()
     if failed:
         raise typer.Exit(1)
+
+
+def _blocking_errors(result) -> str:
+    """What a focal point must fix, when blocking checks (not a crash) stopped the partition."""
+    failed = [e for e in result.get_asset_check_evaluations() if not e.passed and e.severity.value == "ERROR"]
+    if not failed:
+        return ""
+    lines = [f"  {e.asset_key.path[-1]}: {e.check_name} ({e.metadata['errors'].value} error(s))" for e in failed]
+    report = failed[0].metadata["feedback_report"].value
+    return "\n".join(["blocked by validation (quarantined from the indicators):", *lines, f"  feedback: {report}"])
 
 
 def _failure_message(result) -> str:

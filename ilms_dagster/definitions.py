@@ -14,24 +14,30 @@ import dagster as dg  # noqa: E402
 warnings.filterwarnings("ignore", category=dg.BetaWarning)  # backfill_policy is beta but the documented way
 
 from ilms_dagster.assets import MODEL_ASSETS, ilmq_tables, submission_file  # noqa: E402
-from ilms_dagster.partitions import submission_partitions  # noqa: E402
+from ilms_dagster.operations import (  # noqa: E402
+    annual_round,
+    inbox_sensor,
+    ingest_job,
+    models_automation_sensor,
+    models_job,
+)
 from ilms_dagster.resources import default_storage, default_warehouse  # noqa: E402
 
-ingest_job = dg.define_asset_job(
-    "ingest_submissions",
-    selection=dg.AssetSelection.assets(submission_file, ilmq_tables),
-    partitions_def=submission_partitions,
-    description="Archive, parse and load ILMQ submissions into the warehouse, per round x country.",
-)
 
-models_job = dg.define_asset_job(
-    "build_models",
-    selection=dg.AssetSelection.assets(*MODEL_ASSETS),
-    description="Rebuild the SQL models of dbt_like_sql/ (staging and marts tables) from the accepted partitions.",
-)
 
-defs = dg.Definitions(
-    assets=[submission_file, ilmq_tables, *MODEL_ASSETS],
-    jobs=[ingest_job, models_job],
-    resources={"storage": default_storage(), "warehouse": default_warehouse()},
-)
+def build_defs(resources: dict) -> dg.Definitions:
+    """Everything Dagster loads, on the given resources (tests pass their own folders and warehouse)."""
+    return dg.Definitions(
+        assets=[submission_file, ilmq_tables, *MODEL_ASSETS],
+        jobs=[ingest_job, models_job],
+        schedules=[annual_round],
+        sensors=[inbox_sensor, models_automation_sensor],
+        resources=resources,
+        # One process per run, not per step: ingestion steps run one after the other anyway and every
+        # warehouse writer waits for the single slot of pool duckdb_warehouse, so a process per step only
+        # adds start-up time (13 model steps took ~3 min); parallelism comes from concurrent runs.
+        executor=dg.in_process_executor,
+    )
+
+
+defs = build_defs({"storage": default_storage(), "warehouse": default_warehouse()})

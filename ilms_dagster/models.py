@@ -52,15 +52,6 @@ INGESTED = {("raw", "submissions")} | {("ilmq", t) for t in TABLES}
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _HEADER = re.compile(r"\A\s*/\*(?P<yaml>.*?)\*/(?P<sql>.*)\Z", re.S)
 
-# The quarantine contract with the validation checks: a (round, ref_area) partition feeds the models only
-# if its latest row here has errors = 0 and the submission_sha256 of its ilmq rows. The checks create and
-# fill it; the runner only creates it (empty, so nothing is accepted) where no check has run yet.
-PARTITION_STATUS_DDL = """
-CREATE TABLE IF NOT EXISTS validation.partition_status (
-    round INTEGER, ref_area VARCHAR, submission_sha256 VARCHAR, errors INTEGER, warnings INTEGER,
-    checked_at TIMESTAMP
-)"""
-
 
 class ModelError(ValueError):
     """A model file that cannot be loaded or built; the message names the file."""
@@ -330,10 +321,9 @@ class Built:
 def prepare(conn: duckdb.DuckDBPyConnection) -> None:
     """Schemas and source tables models read (idempotent): ingestion's tables, the checks' partition
     status (empty if no check ever ran) and the staging and marts schemas."""
-    ensure_schema(conn)
-    for schema in ("validation", *MODEL_SCHEMAS):
+    ensure_schema(conn)  # validation.partition_status included: the quarantine contract with the checks
+    for schema in MODEL_SCHEMAS:
         conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-    conn.execute(PARTITION_STATUS_DDL)
 
 
 def write_registry_table(conn: duckdb.DuckDBPyConnection, registry: RegistryTable) -> None:

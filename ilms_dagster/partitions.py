@@ -1,19 +1,57 @@
-"""Partitions: one per collection round x reporting country."""
+"""Partitions: one per collection round x reporting country, both dimensions open-ended.
+
+- round: one yearly time window per collection round, keyed "2024". `end_offset=1` makes the round of the
+  current year exist during its collection year, so a new round appears every 1 January with no code change.
+- country: dynamic partitions (any ISO3 code), seeded with the ten ASEAN reporting countries wherever an
+  instance is first used (`ensure_countries`) and grown by the inbox sensor when a workbook for a new
+  country arrives.
+
+A key's string form is "<country>|<round>" (dimensions in alphabetical order); read keys by dimension,
+never by splitting.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import dagster as dg
 
-from ilms_dagster.registry import REPORTING_COUNTRIES, ROUNDS
+from ilms_dagster.registry import REPORTING_COUNTRIES
 
-round_partitions = dg.StaticPartitionsDefinition(ROUNDS)
-country_partitions = dg.StaticPartitionsDefinition(REPORTING_COUNTRIES)
+TIMEZONE = "UTC"
+FIRST_ROUND = "2015"
+COUNTRY = "country"
+
+round_partitions = dg.TimeWindowPartitionsDefinition(
+    cron_schedule="0 0 1 1 *", fmt="%Y", start=FIRST_ROUND, end_offset=1, timezone=TIMEZONE
+)
+country_partitions = dg.DynamicPartitionsDefinition(name=COUNTRY)
 submission_partitions = dg.MultiPartitionsDefinition({"round": round_partitions, "country": country_partitions})
+
+# Backfills launch one run per <= 10 partitions (of one round, or one country): few process starts, parsing in
+# parallel across runs, the loads one at a time (pool duckdb_warehouse), and a bad workbook fails at most the
+# other partitions of its run. Both ingestion assets use it, so a run carries both steps. docs/operations.md.
+BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=10)
+
+
+def submission_key(round_: str, country: str) -> dg.MultiPartitionKey:
+    return dg.MultiPartitionKey({"round": str(round_), "country": country})
+
+
+def ensure_countries(instance: dg.DagsterInstance, also: Iterable[str] = ()) -> list[str]:
+    """Add the reporting countries, and `also` these, to the instance's `country` partitions where missing;
+    return every country it knows, in the order they were added."""
+    known = list(instance.get_dynamic_partitions(COUNTRY))
+    missing = [c for c in dict.fromkeys([*REPORTING_COUNTRIES, *also]) if c not in known]
+    if missing:
+        instance.add_dynamic_partitions(COUNTRY, missing)
+    return known + missing
 
 
 def partition_rounds_countries(context: dg.AssetExecutionContext) -> list[tuple[str, str]]:
-    """(round, country) of every partition in the run: one for a normal run, many for a single-run
-    backfill (which hands the asset a key range). Keys are read by dimension, never by splitting."""
+    """(round, country) of every partition in the run: one for a normal run, many for a backfill run over a
+    key range (a range "BRN|2024".."VNM|2024" covers every country between them, in the order the countries
+    were added, for every round between them). Keys are read by dimension, never by splitting."""
     keys = context.partition_keys if context.has_partition_key_range else [context.partition_key]
     pairs = []
     for key in keys:

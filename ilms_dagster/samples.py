@@ -92,13 +92,13 @@ class Mistake:
 
 
 DELIBERATE_MISTAKES: list[Mistake] = [
-    Mistake("2019", "KHM", "outflow_by_activity", 2017, "ECO_AGGREGATE_CON", "SEX_M", None, "non_negative",
+    Mistake("2019", "KHM", "outflow_by_activity", 2017, "ECO_AGGREGATE_CON", "SEX_M", None, "value_minimum",
             "a negative count (sign typed by mistake)"),
     Mistake("2020", "PHL", "outflow_by_destination", 2018, "CDS_DES_SAU", "SEX_T", None, "sex_total",
             "SEX_T overwritten: no longer SEX_M + SEX_F"),
     Mistake("2021", "MYS", "emp_by_activity", 2019, "ECO_AGGREGATE_MAN", "SEX_T", "CCT_CIT_NONCIT", "category_total",
             "a category far above its share: categories sum above ECO_SECTOR_TOTAL"),
-    Mistake("2018", "IDN", "outflow_by_destination", 2016, "CDS_DES_MYS", "SEX_F", None, "destination_total",
+    Mistake("2018", "IDN", "outflow_by_destination", 2016, "CDS_DES_MYS", "SEX_F", None, "country_total",
             "a destination inflated: destinations sum above CDS_DES_TOTAL"),
     Mistake("2022", "THA", "emp_by_age", 2020, "AGE_AGGREGATE_TOTAL", "SEX_T", "CBR_BIR_TOTAL", "migratory_total",
             "CBR_BIR_TOTAL no longer NATIVE + FOREIGN + X"),
@@ -159,17 +159,17 @@ def _truth(country: str, year: int, round_: str) -> dict:
 
 
 def _stock_leaves(country: str, year: int, round_: str, basis: str) -> dict:
-    """{quantity: {status leaf: {sex: whole persons}}} for emp, unemp, olf."""
+    """{quantity: {status leaf: {sex: whole persons}}} for emp, unemp, olf. Citizenship is derived from
+    place of birth (a tenth of the foreign-born are citizens), so both bases share their totals."""
     p = PROFILES[country]
     level = _truth(country, year, round_)["level"]
-    rng = _rng(country, year, basis)
+    rng = _rng(country, year, "CBR")
     wap = round(p["wap"] * 1000 * level)
-    foreign = p["foreign"] * (0.9 if basis == "CCT" else 1.0)  # some foreign-born are citizens
-    statuses = list(MIGRATORY_STATUS[basis])[1:]  # NATIVE/CITIZEN, FOREIGN/NONCIT, X
-    shares = [1 - foreign - p["not_stated"], foreign, p["not_stated"]]
+    statuses = list(MIGRATORY_STATUS["CBR"])[1:]  # NATIVE, FOREIGN, X
+    shares = [1 - p["foreign"] - p["not_stated"], p["foreign"], p["not_stated"]]
     out: dict[str, dict[str, dict[str, int]]] = {"emp": {}, "unemp": {}, "olf": {}}
     for status, pop in zip(statuses, _allocate(wap, shares), strict=True):
-        migrant = status.endswith(("FOREIGN", "NONCIT"))
+        migrant = status.endswith("FOREIGN")
         male, female = _allocate(pop, [0.6, 0.4] if migrant else [0.49, 0.51])
         for sex, n in (("SEX_M", male), ("SEX_F", female)):
             lfpr = {True: {"SEX_M": 0.88, "SEX_F": 0.62}, False: {"SEX_M": p["lfpr"] + 0.1, "SEX_F": p["lfpr"] - 0.1}}
@@ -179,6 +179,12 @@ def _stock_leaves(country: str, year: int, round_: str, basis: str) -> dict:
             out["emp"].setdefault(status, {})[sex] = emp
             out["unemp"].setdefault(status, {})[sex] = unemp
             out["olf"].setdefault(status, {})[sex] = olf
+    if basis == "CCT":
+        for by_status in out.values():
+            native, foreign, unknown = (by_status.pop(s) for s in statuses)
+            noncit = {sex: round(n * 0.9) for sex, n in foreign.items()}
+            by_status["CCT_CIT_CITIZEN"] = {sex: native[sex] + foreign[sex] - noncit[sex] for sex in native}
+            by_status["CCT_CIT_NONCIT"], by_status["CCT_CIT_X"] = noncit, unknown
     return out
 
 
@@ -243,8 +249,8 @@ def _flow_table(country: str, year: int, round_: str, table_id: str, values: dic
             "returns": (p.get("outflow") or 0) * p.get("returns", 0)}[source]  # fmt: skip
     if not base:
         return
-    rng = _rng(country, year, table_id)
-    persons = round(base * 1000 * _truth(country, year, round_)["level"] * (1 + rng.uniform(-0.08, 0.08)))
+    rng = _rng(country, year, table_id)  # the split varies by table; the total is the source's, in every table
+    persons = round(base * 1000 * _truth(country, year, round_)["level"] * (1 + _rng(country, year, source).uniform(-0.08, 0.08)))
     female = p["female_share"]
     by_sex = dict(zip(("SEX_M", "SEX_F"), _allocate(persons, [1 - female, female]), strict=True))
     cells: dict[str, dict[str, int]] = {}
@@ -331,8 +337,8 @@ def _inject(mistake: Mistake, values: dict) -> None:
         lf = values[("lf_by_age", *key[1:])]
         values[key] = round(lf * 1.5, 3)
         return
-    bump = {"non_negative": -2 * values[key] - 1.234, "sex_total": 7.5,
-            "category_total": 2 * values[key] + 100, "destination_total": 50.0, "migratory_total": 123.456}  # fmt: skip
+    bump = {"value_minimum": -2 * values[key] - 1.234, "sex_total": 7.5,
+            "category_total": 2 * values[key] + 100, "country_total": 50.0, "migratory_total": 123.456}  # fmt: skip
     values[key] = round(values[key] + bump[mistake.rule], 3)
 
 

@@ -22,7 +22,7 @@ from openpyxl.styles import Alignment, Font, PatternFill, Protection
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
-from ilms_dagster.registry import COUNTRY_NAMES, TABLES, TEMPLATE_VERSION, TableSpec, reference_years
+from ilms_dagster.registry import COUNTRY_NAMES, TABLES, TEMPLATE_VERSION, UNITS, TableSpec, reference_years
 
 METADATA_SHEET = "Metadata"
 NOT_AVAILABLE, CONFIDENTIAL, ZERO = "..", "x", "-"
@@ -98,6 +98,13 @@ class SheetLayout:
             for i, code in enumerate(self.table.categories):
                 for j, column in enumerate(self.table.columns):
                     yield year, code, first + i, self.FIRST_VALUE_COL + j, column
+
+    def cell_ref(self, year: int, classif1: str, sex: str, classif2: str | None) -> str:
+        """The cell (e.g. "D23") of one value."""
+        for y, code, row, col, column in self.cells():
+            if (y, code, column.sex, column.classif2) == (year, classif1, sex, classif2):
+                return f"{get_column_letter(col)}{row}"
+        raise KeyError(f"{self.table.id} has no cell for {(year, classif1, sex, classif2)}")
 
     def input_range(self, year_index: int) -> str:
         first = self.block_row(year_index) + 4
@@ -179,7 +186,7 @@ def _write_table_sheet(ws, layout: SheetLayout, values: Mapping[ValueKey, float 
     ws["A1"] = table.title
     ws["A1"].font = Font(bold=True, size=13)
     ws["A2"], ws["B2"] = "Indicator", ", ".join(table.indicators)
-    ws["A3"], ws["B3"] = "Unit", {"thousands": "Thousands of persons"}.get(table.unit, "Local currency per month")
+    ws["A3"], ws["B3"] = "Unit", UNITS[table.unit].label
     ws["A4"] = _INSTRUCTIONS
     ws["A5"], ws[SheetLayout.ID_CELL] = "Table id", table.id
     for k, year in enumerate(layout.years):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 os.environ["DAGSTER_DISABLE_TELEMETRY"] = "1"
@@ -26,6 +26,17 @@ class Project:
     """A data folder, inbox and warehouse of their own, and a way to materialize partitions into them."""
 
     root: Path
+    _instance: dg.DagsterInstance | None = field(default=None, repr=False)
+
+    @property
+    def instance(self) -> dg.DagsterInstance:
+        """A real ephemeral Dagster instance, shared by the project's runs, knowing the reporting countries."""
+        from ilms_dagster.partitions import ensure_countries
+
+        if self._instance is None:
+            self._instance = dg.DagsterInstance.ephemeral()
+            ensure_countries(self._instance)
+        return self._instance
 
     @property
     def inbox(self) -> Path:
@@ -44,12 +55,15 @@ class Project:
 
     def materialize(self, round_: str, country: str, selection=None, raise_on_error: bool = True):
         from ilms_dagster.assets import ilmq_tables, submission_file
+        from ilms_dagster.partitions import ensure_countries, submission_key
 
+        ensure_countries(self.instance, [country])  # a country beyond the ten, as the inbox sensor would add it
         return dg.materialize(
             selection or [submission_file, ilmq_tables],
-            partition_key=dg.MultiPartitionKey({"round": str(round_), "country": country}),
+            partition_key=submission_key(round_, country),
             resources=self.resources,
             raise_on_error=raise_on_error,
+            instance=self.instance,
         )
 
     def query(self, sql: str, params=None) -> list[tuple]:

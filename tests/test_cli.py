@@ -58,3 +58,15 @@ def test_main_command_populates_the_warehouse_from_the_bundled_samples(project):
     empty = [t for t in TABLES if project.query(f"SELECT count(*) FROM ilmq.{t}") == [(0,)]]
     assert empty == []
     assert (project.root / "dagster_home" / "dagster.yaml").exists()  # runs are recorded on the project instance
+
+
+def test_run_reports_a_partition_blocked_by_validation_with_its_feedback(project, monkeypatch):
+    """PHL 2020's sample carries a planted SEX_T error: the run says blocked (not crashed), names the failing
+    checks and the focal point's feedback workbook, and exits non-zero."""
+    monkeypatch.setenv("DAGSTER_HOME", str(project.root / "dagster_home"))
+    result = runner.invoke(app, ["run", "--round", "2020", "--country", "PHL"])
+    assert result.exit_code == 1
+    text = " ".join(result.output.split())
+    assert "PHL 2020: blocked by validation" in text and "outflow_by_destination: sex_total (1 error(s))" in text
+    (report,) = (project.root / "feedback" / "2020").glob("PHL_feedback_*.xlsx")
+    assert str(report) in result.output.replace("\n", "")

@@ -16,11 +16,7 @@ YEARS = reference_years(ROUND)  # 2021..2023
 
 def cell_of(table_id: str, year: int, classif1: str, sex: str, classif2: str | None) -> str:
     """The template cell of one value, found through the layout the parser uses."""
-    layout = SheetLayout(TABLES[table_id], tuple(YEARS))
-    for y, code, row, col, column in layout.cells():
-        if (y, code, column.sex, column.classif2) == (year, classif1, sex, classif2):
-            return f"{openpyxl.utils.get_column_letter(col)}{row}"
-    raise KeyError((table_id, year, classif1, sex, classif2))
+    return SheetLayout(TABLES[table_id], tuple(YEARS)).cell_ref(year, classif1, sex, classif2)
 
 
 def fill(path: Path, entries: dict[tuple, object], metadata: dict | None = None) -> Path:

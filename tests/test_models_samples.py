@@ -1,6 +1,7 @@
 """The models on the sample data, the way the main command builds them: the latest round's ten sample
-workbooks go through the real intake (archive, parse, stage, one-transaction load), the checks' verdict is
-recorded in validation.partition_status, then every model asset is materialized in a real Dagster run.
+workbooks go through the real intake (archive, parse, expectation suites, stage) and the one-transaction load
+with the SQL rules and the verdict in validation.partition_status, then every model asset is materialized
+in a real Dagster run.
 The README's completeness figures and analyst queries are checked against the result."""
 
 from __future__ import annotations
@@ -15,19 +16,16 @@ from dagster_duckdb import DuckDBResource
 from typer.testing import CliRunner
 
 from ilms_dagster.assets.models import MODEL_ASSETS
+from ilms_dagster.checks import record, run_expectations, validate_submission
 from ilms_dagster.cli import app
 from ilms_dagster.intake import archive, find_submission, stage
 from ilms_dagster.models import discover
 from ilms_dagster.registry import REPORTING_COUNTRIES, ROUNDS
 from ilms_dagster.resources import IlmsStorage
-from ilms_dagster.resources.warehouse import ensure_schema, replace_partition
+from ilms_dagster.resources.warehouse import ensure_schema, replace_partition, transaction
 from ilms_dagster.samples import DELIBERATE_MISTAKES
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-PARTITION_STATUS = """
-CREATE SCHEMA IF NOT EXISTS validation;
-CREATE TABLE IF NOT EXISTS validation.partition_status (round INTEGER, ref_area VARCHAR, submission_sha256 VARCHAR,
-    errors INTEGER, warnings INTEGER, checked_at TIMESTAMP)"""
 
 
 @pytest.fixture(scope="module")
@@ -39,12 +37,14 @@ def samples(tmp_path_factory) -> tuple[Path, dg.ExecuteInProcessResult]:
     path = root / "warehouse.duckdb"
     with duckdb.connect(str(path)) as conn:
         ensure_schema(conn)
-        conn.execute(PARTITION_STATUS)
         for country in REPORTING_COUNTRIES:
-            staged = stage(storage, round_, country, archive(storage, find_submission(storage, round_, country)))
-            replace_partition(conn, round_, country, staged.parquet_by_table, staged.submission)
-            conn.execute("INSERT INTO validation.partition_status VALUES (?, ?, ?, 0, 0, current_timestamp)",
-                         [int(round_), country, staged.submission["sha256"]])  # fmt: skip
+            received = archive(storage, find_submission(storage, round_, country))
+            staged = stage(storage, round_, country, received, expectations=run_expectations)
+            with transaction(conn):
+                replace_partition(conn, round_, country, staged.parquet_by_table, staged.submission)
+                validation = validate_submission(conn, staged)
+                record(conn, validation)
+            assert validation.errors == 0, validation.findings  # the latest round's samples are clean
     result = dg.materialize(MODEL_ASSETS, resources={"warehouse": DuckDBResource(database=str(path))})
     return path, result
 

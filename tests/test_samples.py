@@ -76,7 +76,7 @@ def test_each_deliberate_mistake_is_at_its_declared_cell(tmp_path, mistake):
     row = frame[(frame.time == mistake.year) & (frame.classif1 == mistake.classif1) & (frame.sex == mistake.sex)
                 & (frame.classif2.fillna("") == (mistake.classif2 or ""))]  # fmt: skip
     assert len(row) == 1 and row.obs_value.iloc[0] == values[key]
-    if mistake.rule == "non_negative":
+    if mistake.rule == "value_minimum":
         assert values[key] < 0
     elif mistake.rule == "yoy_jump":
         previous = values[(mistake.table, mistake.year - 1, mistake.classif1, mistake.sex, mistake.classif2)]

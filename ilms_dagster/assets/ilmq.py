@@ -1,20 +1,25 @@
-"""The ILMQ table assets, generated from the registry: one asset per table, one multi-asset step per run.
+"""The ILMQ table assets and their checks, generated from the registry: one asset per table, one check per
+rule that applies to it, one multi-asset step per run.
 
-The step reads the staged Parquet of each partition (the workbook was parsed once, by submission_file)
-and replaces exactly that partition of every selected table in one warehouse transaction.
+The step reads the staged Parquet of each partition (the workbook was parsed, and its expectation suites
+run, once by submission_file) and, in one warehouse transaction per partition, replaces exactly that
+partition of every selected table, runs the SQL rules and records findings and verdict. A partition with
+a blocking error is loaded (so it can be inspected) but quarantined: the models skip it.
 """
 
+import warnings
 
 import dagster as dg
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 
 from ilms_dagster.assets.intake import submission_file
+from ilms_dagster.checks import RULES, Validation, markdown, record, validate_submission, write_feedback
 from ilms_dagster.intake import StagedSubmission
-from ilms_dagster.partitions import partition_rounds_countries, submission_partitions
+from ilms_dagster.partitions import BACKFILL_POLICY, partition_rounds_countries, submission_key, submission_partitions
 from ilms_dagster.registry import TABLES, TableSpec
 from ilms_dagster.resources import WAREHOUSE_POOL, IlmsStorage
-from ilms_dagster.resources.warehouse import ensure_schema, replace_partition
+from ilms_dagster.resources.warehouse import ensure_schema, replace_partition, transaction
 
 PREVIEW_ROWS = 10
 
@@ -64,12 +69,33 @@ TABLE_SPECS = [
 ]
 
 
+def _check_specs() -> list[dg.AssetCheckSpec]:
+    """One check per rule and table it applies to, partitioned like the table (a "preview" feature in
+    Dagster 1.13, and the one that shows results per round x country)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.PreviewWarning)
+        return [
+            dg.AssetCheckSpec(
+                rule.name,
+                asset=table_key(t.id),
+                description=rule.description,
+                blocking=rule.blocking,
+                partitions_def=submission_partitions,
+                metadata={"severity": "errors block the partition" if rule.blocking else "warnings only"},
+            )
+            for t in TABLES.values()
+            for rule in RULES.values()
+            if rule.applies(t)
+        ]
+
+
 @dg.multi_asset(
     specs=TABLE_SPECS,
+    check_specs=_check_specs(),
     partitions_def=submission_partitions,
     can_subset=True,
     pool=WAREHOUSE_POOL,
-    backfill_policy=dg.BackfillPolicy.single_run(),
+    backfill_policy=BACKFILL_POLICY,
     name="ilmq_tables",
 )
 def ilmq_tables(context: dg.AssetExecutionContext, storage: IlmsStorage, warehouse: DuckDBResource):
@@ -77,23 +103,30 @@ def ilmq_tables(context: dg.AssetExecutionContext, storage: IlmsStorage, warehou
     partitions = partition_rounds_countries(context)
     staged = {pair: StagedSubmission.load(storage, *pair) for pair in partitions}  # fail before writing
     totals = {t: {"rows": 0, "filled_cells": 0, "marked_missing_cells": 0, "blank_cells": 0} for t in selected}
+    validations: dict[tuple[str, str], Validation] = {}
     with warehouse.get_connection() as conn:
         ensure_schema(conn)
         for (round_, country), sub in staged.items():
             parquet = {t: p for t, p in sub.parquet_by_table.items() if t in selected}
-            replace_partition(conn, round_, country, parquet, sub.submission)
-            context.log.info(f"{country} {round_}: replaced {len(parquet)} tables from {sub.submission['original_name']}")
+            with transaction(conn):
+                replace_partition(conn, round_, country, parquet, sub.submission)
+                validation = validate_submission(conn, sub)
+                record(conn, validation)
+            validations[(round_, country)] = validation
+            context.log.info(f"{country} {round_}: replaced {len(parquet)} tables from "
+                             f"{sub.submission['original_name']}; validation {validation.verdict}")  # fmt: skip
             for t in selected:
                 for stat, value in sub.stats[t].items():
                     totals[t][stat] += value
         previews = {t: _preview(conn, t, partitions) for t in selected}
+    reports = {pair: write_feedback(storage.feedback, v) for pair, v in validations.items()}
     if SUBMISSIONS_KEY in context.selected_asset_keys:
         yield dg.MaterializeResult(
             asset_key=SUBMISSIONS_KEY,
             metadata={"submissions": dg.MetadataValue.md("\n".join(
-                f"- {c} {r}: `{s.submission['original_name']}` sha256 `{s.submission['sha256'][:12]}`"
-                for (r, c), s in staged.items()))},  # fmt: skip
-        )
+                f"- {c} {r}: `{s.submission['original_name']}` sha256 `{s.submission['sha256'][:12]}`, "
+                f"validation {validations[(r, c)].verdict}" for (r, c), s in staged.items()))},
+        )  # fmt: skip
     for t in selected:
         yield dg.MaterializeResult(
             asset_key=table_key(t),
@@ -101,9 +134,46 @@ def ilmq_tables(context: dg.AssetExecutionContext, storage: IlmsStorage, warehou
                 "dagster/row_count": totals[t]["rows"],
                 **totals[t],
                 "partitions_loaded": len(partitions),
+                "completeness_pct": round(
+                    100 * totals[t]["filled_cells"] / (totals[t]["rows"] + totals[t]["blank_cells"] or 1), 1
+                ),
                 "preview": dg.MetadataValue.md(previews[t]),
             },
         )
+    for check_key in context.selected_asset_check_keys:
+        for (round_, country), validation in validations.items():
+            result = _check_result(check_key, round_, country, validation, reports[(round_, country)])
+            if context.has_partition_key_range:  # one evaluation per partition of the range
+                yield dg.AssetCheckEvaluation(
+                    asset_key=check_key.asset_key, check_name=check_key.name, passed=result.passed,
+                    severity=result.severity, description=result.description, metadata=result.metadata,
+                    blocking=RULES[check_key.name].blocking,
+                    partition=str(submission_key(round_, country)),
+                )  # fmt: skip
+            else:
+                yield result
+
+
+def _check_result(key: dg.AssetCheckKey, round_: str, country: str, v: Validation, report) -> dg.AssetCheckResult:
+    """One check's result on one partition, from the findings of its rule in its table."""
+    found = v.of(key.asset_key.path[-1], key.name)
+    errors = int((found["severity"] == "error").sum())
+    return dg.AssetCheckResult(
+        asset_key=key.asset_key,
+        check_name=key.name,
+        passed=found.empty,
+        severity=dg.AssetCheckSeverity.ERROR if errors else dg.AssetCheckSeverity.WARN,
+        description=f"{country} {round_}: {errors} error(s), {len(found) - errors} warning(s). "
+        f"{RULES[key.name].description}",
+        metadata={
+            "errors": errors,
+            "warnings": len(found) - errors,
+            "findings": dg.MetadataValue.md(markdown(found)),
+            "submission_verdict": v.verdict,
+            "feedback_report": dg.MetadataValue.path(str(report)),
+            "submission_sha256": v.sha256,
+        },
+    )
 
 
 def _preview(conn, table_id: str, partitions: list[tuple[str, str]]) -> str:

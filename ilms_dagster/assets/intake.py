@@ -3,8 +3,9 @@
 
 import dagster as dg
 
+from ilms_dagster.checks.expectations import run_expectations
 from ilms_dagster.intake import NoSubmission, archive, find_submission, stage
-from ilms_dagster.partitions import partition_rounds_countries, submission_partitions
+from ilms_dagster.partitions import BACKFILL_POLICY, partition_rounds_countries, submission_partitions
 from ilms_dagster.resources import IlmsStorage
 from ilms_dagster.workbook import SubmissionError
 
@@ -14,9 +15,10 @@ from ilms_dagster.workbook import SubmissionError
     group_name="intake",
     kinds={"excel", "parquet"},
     owners=["team:data-engineering"],
-    backfill_policy=dg.BackfillPolicy.single_run(),
+    backfill_policy=BACKFILL_POLICY,
     description="The ILMQ workbook received for a round x country: archived immutably (sha256), parsed with "
-    "openpyxl and staged as one Parquet file per ILMQ table. A bad workbook fails here, naming file, "
+    "openpyxl, checked against the expectation suites of its tables and staged as one Parquet file per ILMQ "
+    "table. A bad workbook fails here, naming file, "
     "sheet and cell, before anything reaches the warehouse.",
 )
 def submission_file(context: dg.AssetExecutionContext, storage: IlmsStorage) -> dg.MaterializeResult:
@@ -26,7 +28,7 @@ def submission_file(context: dg.AssetExecutionContext, storage: IlmsStorage) -> 
         try:
             received = find_submission(storage, round_, country)
             manifest = archive(storage, received)
-            staged = stage(storage, round_, country, manifest)
+            staged = stage(storage, round_, country, manifest, expectations=run_expectations)
         except (NoSubmission, SubmissionError) as exc:
             context.log.error(str(exc))
             failures.append(str(exc))

@@ -17,6 +17,15 @@ from ilms_dagster.resources import WAREHOUSE_POOL
 
 PREVIEW_ROWS = 10
 
+# Rebuild after new data: once any upstream table was updated since the model was last built, and no run
+# is still writing upstream (a burst of ingestion runs then gives few rebuilds). Evaluated by the sensor
+# `models_after_new_data` (ilms_dagster/operations.py).
+MODELS_AUTOMATION = (
+    dg.AutomationCondition.any_deps_updated().since_last_handled()
+    & ~dg.AutomationCondition.any_deps_in_progress()
+    & ~dg.AutomationCondition.in_progress()
+).with_label("rebuild after new data")
+
 
 def model_key(model: Model) -> dg.AssetKey:
     return dg.AssetKey([model.schema, model.name])
@@ -54,6 +63,7 @@ def _model_asset(model: Model, models: dict[str, Model]) -> dg.AssetsDefinition:
         owners=["team:data-engineering"],
         tags={"layer": model.schema},
         pool=WAREHOUSE_POOL,
+        automation_condition=MODELS_AUTOMATION,
         metadata={
             "dagster/table_name": model.table,
             "dagster/column_schema": _column_schema(model),

@@ -50,6 +50,62 @@ CLASSIFICATIONS: dict[str, dict[str, str]] = {k: _code_list(v) for k, v in _CODE
 
 
 @dataclass(frozen=True)
+class Unit:
+    """A unit of measure: whether values add up, and the plausible range of one value."""
+
+    label: str
+    additive: bool
+    min: float
+    max: float
+    strict_min: bool
+
+
+UNITS: dict[str, Unit] = {name: Unit(**spec) for name, spec in _TABLES["units"].items()}
+
+
+@dataclass(frozen=True)
+class Identity:
+    """`total = sum(sign * part)` over one dimension (sex, classif1 or classif2), checked by `rule`."""
+
+    rule: str
+    dimension: str
+    total: str
+    parts: tuple[tuple[str, int], ...]  # (code, +1 | -1)
+    partial: bool = False  # a partner-country list: often only the main partners are published
+
+    @classmethod
+    def parse(cls, rule: str, dimension: str, text: str, partial: bool = False) -> Identity:
+        total, _, rhs = text.partition(" = ")
+        tokens = ["+", *rhs.split()]
+        if not total or len(tokens) % 2 or any(op not in "+-" for op in tokens[::2]):
+            raise ValueError(f"codes.yaml identities/{rule}: cannot read {text!r} (write `TOTAL = A + B - C`)")
+        return cls(rule, dimension, total.strip(), tuple((code, 1 if op == "+" else -1)
+                                                         for op, code in zip(tokens[::2], tokens[1::2])), partial)  # fmt: skip
+
+    @property
+    def codes(self) -> set[str]:
+        return {self.total, *(code for code, _ in self.parts)}
+
+
+def _identities() -> list[Identity]:
+    out = [Identity.parse(rule, spec["dimension"], text) for rule, spec in _CODES["identities"].items()
+           for text in spec["sums"]]  # fmt: skip
+    for spec in _CODES["classifications"].values():  # partner-country lists: TOTAL = partners + X
+        if isinstance(spec, dict) and set(spec) == {"countries"}:
+            codes = list(_code_list(spec))
+            out.append(Identity("country_total", "classif1", codes[0], tuple((c, 1) for c in codes[1:]), partial=True))
+    known = set(SEX) | {c for status in MIGRATORY_STATUS.values() for c in status}
+    known |= {c for codes in CLASSIFICATIONS.values() for c in codes}
+    for identity in out:
+        if unknown := identity.codes - known:
+            raise ValueError(f"codes.yaml identities/{identity.rule}: unknown codes {sorted(unknown)}")
+    return out
+
+
+IDENTITIES: list[Identity] = _identities()
+
+
+@dataclass(frozen=True)
 class Column:
     """One input column of a table sheet: a sex and, for stock tables, a migratory status."""
 
@@ -96,6 +152,12 @@ class TableSpec:
         ]
 
     @property
+    def codes_by_dimension(self) -> dict[str, set[str]]:
+        """The codes each tidy column of this table may hold."""
+        return {"sex": set(SEX), "classif1": set(self.categories),
+                "classif2": {c for b in self.bases for c in MIGRATORY_STATUS[b]}}  # fmt: skip
+
+    @property
     def total_category(self) -> str:
         return next(iter(self.categories))
 
@@ -111,6 +173,8 @@ def load_tables(entries: list[dict]) -> dict[str, TableSpec]:
         spec = TableSpec(**{**entry, "bases": tuple(entry.get("bases") or ())})
         if spec.family not in FAMILIES:
             raise ValueError(f"tables.yaml: table {spec.id} has unknown family {spec.family!r}")
+        if spec.unit not in UNITS:
+            raise ValueError(f"tables.yaml: table {spec.id} has unknown unit {spec.unit!r}")
         if spec.classification not in CLASSIFICATIONS:
             raise ValueError(f"tables.yaml: table {spec.id} has unknown classification {spec.classification!r}")
         if len(spec.sheet) > 31:

@@ -1,4 +1,4 @@
-"""Where files live: the inbox, the immutable archive, per-partition staging and bundled samples."""
+"""Where files live: the inbox, the immutable archive, per-partition staging, feedback reports and samples."""
 
 from __future__ import annotations
 
@@ -33,6 +33,11 @@ class IlmsStorage(dg.ConfigurableResource):
     @property
     def staging(self) -> Path:
         return Path(self.data_dir) / "staging"
+
+    @property
+    def feedback(self) -> Path:
+        """Validation reports for focal points: `<round>/<ISO3>_feedback_<sha12>.xlsx`."""
+        return Path(self.data_dir) / "feedback"
 
     @property
     def samples(self) -> Path:

@@ -7,7 +7,8 @@ limit is 1 in the shipped dagster.yaml, and opens its connection only for the sh
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -31,6 +32,19 @@ CREATE TABLE IF NOT EXISTS raw.submissions (
     loaded_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
     PRIMARY KEY (sha256, round, ref_area)
 )"""
+# Written by the checks (ilms_dagster/checks), read by the models: the latest partition_status row of a
+# partition decides whether it feeds them (errors = 0 for the submission loaded).
+VALIDATION_DDL = [
+    """CREATE TABLE IF NOT EXISTS validation.findings (
+    round INTEGER NOT NULL, ref_area VARCHAR NOT NULL, submission_sha256 VARCHAR NOT NULL, table_id VARCHAR NOT NULL,
+    sheet VARCHAR NOT NULL, cell VARCHAR, check_name VARCHAR NOT NULL, rule VARCHAR NOT NULL, severity VARCHAR NOT NULL,
+    expected VARCHAR, found VARCHAR, message VARCHAR NOT NULL, checked_at TIMESTAMP NOT NULL
+)""",
+    """CREATE TABLE IF NOT EXISTS validation.partition_status (
+    round INTEGER, ref_area VARCHAR, submission_sha256 VARCHAR, errors INTEGER, warnings INTEGER,
+    checked_at TIMESTAMP
+)""",
+]
 
 
 def warehouse_path() -> Path:
@@ -44,10 +58,12 @@ def default_warehouse() -> DuckDBResource:
 
 
 def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
-    """Create the raw and ilmq schemas and tables if missing (idempotent)."""
-    conn.execute("CREATE SCHEMA IF NOT EXISTS raw")
-    conn.execute("CREATE SCHEMA IF NOT EXISTS ilmq")
+    """Create the raw, ilmq and validation schemas and tables if missing (idempotent)."""
+    for schema in ("raw", "ilmq", "validation"):
+        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
     conn.execute(SUBMISSIONS_DDL)
+    for ddl in VALIDATION_DDL:
+        conn.execute(ddl)
     for table in TABLES.values():
         conn.execute(f"CREATE TABLE IF NOT EXISTS ilmq.{table.id} ({_TIDY_DDL})")
 
@@ -59,30 +75,37 @@ def replace_partition(
     parquet_by_table: Mapping[str, Path],
     submission: Mapping[str, object],
 ) -> dict[str, int]:
-    """Replace exactly one round x country partition of the given tables, and record the submission,
-    in one transaction: a failure anywhere leaves the warehouse as it was. Returns rows per table."""
+    """Replace exactly one round x country partition of the given tables, and record the submission.
+    Call it inside `transaction(conn)`, with the partition's validation, so that all of it lands or
+    nothing does. Returns rows per table."""
     rows = {}
+    conn.execute(
+        "INSERT INTO raw.submissions (sha256, round, ref_area, original_name, size_bytes, received_at, archive_path,"
+        " template_version, submission_date, focal_point, institution)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        [submission[k] for k in ("sha256", "round", "ref_area", "original_name", "size_bytes", "received_at",
+                                 "archive_path", "template_version", "submission_date", "focal_point",
+                                 "institution")],  # fmt: skip
+    )
+    for table_id, parquet in parquet_by_table.items():
+        conn.execute(f"DELETE FROM ilmq.{table_id} WHERE round = ? AND ref_area = ?", [int(round_), country])
+        conn.execute(f"INSERT INTO ilmq.{table_id} BY NAME SELECT * FROM read_parquet(?)", [str(parquet)])
+        rows[table_id] = conn.execute(
+            f"SELECT count(*) FROM ilmq.{table_id} WHERE round = ? AND ref_area = ?", [int(round_), country]
+        ).fetchone()[0]
+    return rows
+
+
+@contextmanager
+def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """One transaction: committed if the block succeeds, rolled back (warehouse unchanged) if not."""
     conn.execute("BEGIN TRANSACTION")
     try:
-        conn.execute(
-            "INSERT INTO raw.submissions (sha256, round, ref_area, original_name, size_bytes, received_at, archive_path,"
-            " template_version, submission_date, focal_point, institution)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            [submission[k] for k in ("sha256", "round", "ref_area", "original_name", "size_bytes", "received_at",
-                                     "archive_path", "template_version", "submission_date", "focal_point",
-                                     "institution")],  # fmt: skip
-        )
-        for table_id, parquet in parquet_by_table.items():
-            conn.execute(f"DELETE FROM ilmq.{table_id} WHERE round = ? AND ref_area = ?", [int(round_), country])
-            conn.execute(f"INSERT INTO ilmq.{table_id} BY NAME SELECT * FROM read_parquet(?)", [str(parquet)])
-            rows[table_id] = conn.execute(
-                f"SELECT count(*) FROM ilmq.{table_id} WHERE round = ? AND ref_area = ?", [int(round_), country]
-            ).fetchone()[0]
-        conn.execute("COMMIT")
+        yield conn
     except BaseException:
         conn.execute("ROLLBACK")
         raise
-    return rows
+    conn.execute("COMMIT")
 
 
 def connect_read_only(path: Path | None = None) -> duckdb.DuckDBPyConnection:

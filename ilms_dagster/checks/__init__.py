@@ -1,0 +1,29 @@
+"""Validation of ILMQ submissions: expectation suites (expectations/) and SQL rules (rules.yaml, sql/).
+
+Both produce findings naming table, sheet, cell, rule, expected and found. The load step reports them as
+Dagster asset checks (one per rule and table, per partition), records them in `validation.findings` and the
+partition's verdict in `validation.partition_status`, and writes the focal point's feedback workbook.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import duckdb
+import pandas as pd
+
+from ilms_dagster.checks.expectations import run_expectations
+from ilms_dagster.checks.findings import Validation, feedback_path, markdown, record, write_feedback
+from ilms_dagster.checks.rules import RULES, Rule, run_sql_rules
+from ilms_dagster.intake import StagedSubmission
+
+__all__ = ["RULES", "Rule", "Validation", "feedback_path", "markdown", "record", "run_expectations",
+           "validate_submission", "write_feedback"]  # fmt: skip
+
+
+def validate_submission(conn: duckdb.DuckDBPyConnection, staged: StagedSubmission) -> Validation:
+    """Every finding on a staged submission: its expectation findings (from staging) and the SQL rules."""
+    round_, country = int(staged.submission["round"]), staged.submission["ref_area"]
+    findings = pd.concat([staged.expectation_findings(), run_sql_rules(conn, staged.parquet_by_table, round_, country)],
+                         ignore_index=True)  # fmt: skip
+    return Validation(round_, country, staged.submission, findings, datetime.now(UTC).replace(tzinfo=None))

@@ -1,0 +1,109 @@
+"""Validation in the pipeline: the sample submissions' deliberate mistakes, and a blocked partition in real
+Dagster runs (checks per partition with their metadata, quarantine from the models, the corrected resubmission)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import openpyxl
+import pytest
+
+from ilms_dagster.assets import ilmq_tables, submission_file
+from ilms_dagster.assets.models import MODEL_ASSETS
+from ilms_dagster.checks import RULES, run_expectations, validate_submission
+from ilms_dagster.intake import archive, find_submission, stage
+from ilms_dagster.partitions import submission_key
+from ilms_dagster.registry import TABLES, reference_years
+from ilms_dagster.resources.warehouse import ensure_schema
+from ilms_dagster.samples import DELIBERATE_MISTAKES, Mistake, sample_values
+from ilms_dagster.workbook import SheetLayout, write_workbook
+
+
+def mistake_cell(m: Mistake) -> str:
+    return SheetLayout(TABLES[m.table], tuple(reference_years(m.round))).cell_ref(m.year, m.classif1, m.sex, m.classif2)
+
+
+@pytest.mark.parametrize("mistake", DELIBERATE_MISTAKES, ids=lambda m: f"{m.country}{m.round}-{m.rule}")
+def test_each_deliberate_mistake_is_found_at_its_cell(project, mistake):
+    storage = project.resources["storage"]
+    received = archive(storage, find_submission(storage, mistake.round, mistake.country))
+    staged = stage(storage, mistake.round, mistake.country, received, expectations=run_expectations)
+    with duckdb.connect(str(project.warehouse_path)) as conn:
+        ensure_schema(conn)
+        validation = validate_submission(conn, staged)
+    hits = validation.findings[(validation.findings.rule == mistake.rule) & (validation.findings.table_id == mistake.table)]
+    cell = mistake_cell(mistake)
+    # the cell itself, or (for a sum) the total whose message names the altered part's cell
+    assert any(cell == f.cell or f"({cell})" in f.message for f in hits.itertuples()), (cell, hits.to_string())
+    rule = RULES.get(mistake.rule, RULES["expectations"])
+    assert set(hits.severity) == {"error" if rule.blocking else "warning"}
+    if rule.blocking:
+        assert validation.errors > 0
+
+
+def test_a_blocking_error_quarantines_the_partition_until_a_corrected_submission_passes(project):
+    mistake = next(m for m in DELIBERATE_MISTAKES if m.rule == "sex_total")
+    round_, country, cell = mistake.round, mistake.country, mistake_cell(mistake)
+    key = str(submission_key(round_, country))
+    models = {"warehouse": project.resources["warehouse"]}
+
+    bad = project.materialize(round_, country, selection=[submission_file, ilmq_tables, *MODEL_ASSETS],
+                              raise_on_error=False)  # fmt: skip
+    assert not bad.success
+    assert bad.get_asset_materialization_events()  # the tables were loaded, for inspection ...
+    assert not [e for e in bad.get_asset_materialization_events() if e.asset_key.path[0] in ("staging", "marts")]
+    checks = {(e.asset_key.path[-1], e.check_name): e for e in bad.get_asset_check_evaluations()}
+    assert len(checks) == sum(rule.applies(t) for t in TABLES.values() for rule in RULES.values())
+    failed = checks[(mistake.table, "sex_total")]
+    assert (failed.passed, failed.severity, failed.partition) == (False, dg.AssetCheckSeverity.ERROR, key)
+    assert failed.metadata["errors"].value == 1 and f"| {cell} " in failed.metadata["findings"].value
+    assert checks[(mistake.table, "expectations")].passed
+    assert all(e.partition == key for e in checks.values())
+
+    report = Path(failed.metadata["feedback_report"].value)
+    rows = list(openpyxl.load_workbook(report)["Findings"].iter_rows(min_row=2, values_only=True))
+    stored = project.query("SELECT severity, table_id, sheet, cell, rule, expected, found, message"
+                           " FROM validation.findings ORDER BY severity, table_id, check_name, rule, cell")  # fmt: skip
+    assert sorted(rows) == sorted(stored) and (("error", mistake.table, mistake.table, cell) in [r[:4] for r in rows])
+    assert openpyxl.load_workbook(report)["Summary"]["B7"].value.startswith("blocked")
+
+    dg.materialize(MODEL_ASSETS, resources=models)  # ... but quarantined: nothing of it reaches the models
+    assert project.query("SELECT count(*) FROM staging.accepted_partitions") == [(0,)]
+    assert project.query("SELECT count(*) FROM staging.ilmq_accepted") == [(0,)]
+
+    values, metadata = sample_values(country, round_)  # the focal point corrects the cell and resubmits
+    total = (mistake.table, mistake.year, mistake.classif1, "SEX_T", mistake.classif2)
+    values[total] = round(values[total[:3] + ("SEX_M", None)] + values[total[:3] + ("SEX_F", None)], 3)
+    write_workbook(project.inbox / round_ / f"{country}_ILMQ_{round_}_corrected.xlsx", country, round_, values, metadata)
+    good = project.materialize(round_, country)
+    assert good.success
+    assert all(e.passed or e.severity == dg.AssetCheckSeverity.WARN for e in good.get_asset_check_evaluations())
+
+    dg.materialize(MODEL_ASSETS, resources=models)
+    (sha,) = project.query("SELECT submission_sha256 FROM staging.accepted_partitions")[0]
+    assert project.query("SELECT round, ref_area, errors FROM staging.accepted_partitions") == [(int(round_), country, 0)]
+    assert project.query("SELECT count(DISTINCT submission_sha256) FROM staging.ilmq_accepted") == [(1,)]
+    assert project.query("SELECT DISTINCT submission_sha256 FROM staging.ilmq_accepted") == [(sha,)]
+    # the first submission's findings stay, for the quality history; the latest verdict decides
+    assert project.query("SELECT errors > 0, submission_sha256 = ? FROM validation.partition_status ORDER BY checked_at",
+                         [sha]) == [(True, False), (False, True)]  # fmt: skip
+    assert project.query("SELECT count(DISTINCT submission_sha256) FROM validation.findings WHERE severity = 'error'") == [(1,)]
+
+
+def test_a_single_run_backfill_reports_every_check_for_every_partition_of_its_range(project):
+    from ilms_dagster.partitions import submission_partitions
+
+    job = dg.define_asset_job("backfill", selection=[submission_file, ilmq_tables], partitions_def=submission_partitions)
+    defs = dg.Definitions(assets=[submission_file, ilmq_tables], jobs=[job], resources=project.resources)
+    first, last = "BRN|2023", "BRN|2024"  # one key range, as a single-run backfill hands it to the step
+    result = defs.resolve_job_def("backfill").execute_in_process(instance=project.instance,
+        tags={"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last})  # fmt: skip
+    per_partition = {}
+    for e in result.get_asset_check_evaluations():
+        per_partition.setdefault(e.partition, set()).add((e.asset_key.path[-1], e.check_name))
+    expected = {(t.id, rule.name) for t in TABLES.values() for rule in RULES.values() if rule.applies(t)}
+    assert per_partition == {first: expected, last: expected}
+    assert project.query("SELECT round, ref_area, errors FROM validation.partition_status ORDER BY round") == [
+        (2023, "BRN", 0), (2024, "BRN", 0)]  # fmt: skip
