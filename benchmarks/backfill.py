@@ -1,14 +1,17 @@
 """Backfill benchmark: rounds x countries (default 2015-2024 x the ten ASEAN countries = 100 partitions) launched
-through `dagster dev`'s GraphQL API, as the UI's Materialize button does, and run by the daemon with the default
-multiprocess executor and the shipped dagster.yaml (pool duckdb_warehouse: one writer at a time).
+through `dagster dev`'s GraphQL API, as the UI's Materialize button does, and run by the daemon with the shipped
+dagster.yaml (pool duckdb_warehouse: one writer at a time) and the executor the definitions declare (in-process)
+or the multiprocess one (a process per step).
 
 Each variant gets a fresh DAGSTER_HOME, data folder and warehouse; the sample workbooks are put in its inbox
 first, as received submissions would be. "defined" is the backfill policy the assets declare; "single_run" and
-"multi_run:<n>" override it (benchmarks/backfill_defs.py). Prints per variant the wall time from launch to the
+"multi_run:<n>" override it, and --executor multiprocess the executor (benchmarks/backfill_defs.py).
+Prints per variant the wall time from launch to the
 backfill's end, the time per partition, the runs launched, the partitions whose rows landed in DuckDB and the
 "Could not set lock" events in the runs' logs.
 
-Usage: uv run python benchmarks/backfill.py [--policy defined --policy multi_run:10] [--rounds 2015-2024]
+Usage: uv run python benchmarks/backfill.py [--policy defined --policy multi_run:1]
+       [--executor defined --executor multiprocess] [--rounds 2015-2024]
 """
 
 from __future__ import annotations
@@ -60,11 +63,12 @@ def landed(root: Path, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return ok
 
 
-def run_variant(policy: str, root: Path, samples: Path, rounds: list[str]) -> dict:
+def run_variant(policy: str, executor: str, root: Path, samples: Path, rounds: list[str]) -> dict:
     shutil.copytree(samples, root / "inbox")
-    override = policy != "defined"  # then the code location is benchmarks/backfill_defs.py with that policy
-    module = "benchmarks.backfill_defs" if override else None
-    with dagster_dev(root, module=module, env={"ILMS_BENCH_BACKFILL_POLICY": policy} if override else {}) as server:
+    env = ({"ILMS_BENCH_BACKFILL_POLICY": policy} if policy != "defined" else {}) | (
+        {"ILMS_BENCH_EXECUTOR": executor} if executor != "defined" else {})  # fmt: skip
+    module = "benchmarks.backfill_defs" if env else None  # overrides: the code location of backfill_defs.py
+    with dagster_dev(root, module=module, env=env) as server:
         with dg.DagsterInstance.from_config(str(server.home)) as instance:
             keys = ensure_partitions(instance, rounds, REPORTING_COUNTRIES)
         started, launched_at = time.monotonic(), time.time()
@@ -80,6 +84,7 @@ def run_variant(policy: str, root: Path, samples: Path, rounds: list[str]) -> di
     failed = [s["numPartitionsFailed"] for s in status["assetBackfillData"]["assetBackfillStatuses"]]
     return {
         "policy": f"{defined_policy()} (defined)" if policy == "defined" else policy,
+        "executor": f"{defs.executor.name} (defined)" if executor == "defined" else executor,
         "partitions": len(keys),
         "status": status["status"],
         "wall": wall,
@@ -97,6 +102,7 @@ def run_variant(policy: str, root: Path, samples: Path, rounds: list[str]) -> di
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--policy", action="append", help="defined | single_run | multi_run:<n> (repeatable)")
+    parser.add_argument("--executor", action="append", help="defined | in_process | multiprocess (repeatable)")
     parser.add_argument("--rounds", default="2015-2024", help="first-last round (default 2015-2024)")
     args = parser.parse_args()
     first, _, last = args.rounds.partition("-")
@@ -108,21 +114,23 @@ def main() -> None:
               f"sample workbooks written in {time.monotonic() - started:.0f} s")
         results = []
         for policy in args.policy or ["defined"]:
-            result = run_variant(policy, Path(tmp) / policy.replace(":", "_"), Path(tmp) / "samples", rounds)
-            results.append(result)
-            print_result(result)
+            for executor in args.executor or ["defined"]:
+                root = Path(tmp) / f"{policy.replace(':', '_')}-{executor}"
+                result = run_variant(policy, executor, root, Path(tmp) / "samples", rounds)
+                results.append(result)
+                print_result(result)
     if len(results) > 1:
-        print("\n| policy | partitions | runs | wall | per partition | landed in DuckDB | lock errors |")
-        print("|---|---:|---:|---:|---:|---:|---:|")
+        print("\n| policy | executor | partitions | runs | wall | per partition | landed in DuckDB | lock errors |")
+        print("|---|---|---:|---:|---:|---:|---:|---:|")
         for r in results:
-            print(f"| {r['policy']} | {r['partitions']} | {r['runs']} | {r['wall']:.0f} s "
+            print(f"| {r['policy']} | {r['executor']} | {r['partitions']} | {r['runs']} | {r['wall']:.0f} s "
                   f"| {r['wall'] / r['partitions']:.2f} s | {r['landed']} | {len(r['lock_errors'])} |")
     if any(r["landed"] != r["partitions"] or r["lock_errors"] for r in results):
         raise SystemExit("some partitions did not land in DuckDB, or a run hit a DuckDB lock error")
 
 
 def print_result(r: dict) -> None:
-    print(f"\nbackfill policy {r['policy']}: {r['status']}")
+    print(f"\nbackfill policy {r['policy']}, executor {r['executor']}: {r['status']}")
     per_partition = r["wall"] / r["partitions"]
     print(f"  wall time (launch -> backfill done) : {r['wall']:7.1f} s  ({per_partition:.2f} s/partition)")
     print(f"  runs launched                       : {r['runs']} ({r['runs_failed']} failed)")

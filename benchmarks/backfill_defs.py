@@ -1,6 +1,7 @@
 """Code location for benchmarks/backfill.py: the project's definitions, with every partitioned asset given the
-backfill policy named by ILMS_BENCH_BACKFILL_POLICY ("single_run" or "multi_run:<max partitions per run>"),
-so policies can be compared without editing ilms_dagster. Unset: the definitions unchanged."""
+backfill policy named by ILMS_BENCH_BACKFILL_POLICY ("single_run" or "multi_run:<max partitions per run>") and
+the executor named by ILMS_BENCH_EXECUTOR ("in_process" or "multiprocess"), so variants can be compared without
+editing ilms_dagster. Unset: the definitions unchanged."""
 
 import os
 
@@ -28,5 +29,8 @@ def with_policy(defs: dg.Definitions, policy: dg.BackfillPolicy) -> dg.Definitio
     return copy(defs, assets=assets)
 
 
-_name = os.environ.get("ILMS_BENCH_BACKFILL_POLICY")
-defs = with_policy(project.defs, parse_policy(_name)) if _name else project.defs
+EXECUTORS = {"in_process": dg.in_process_executor, "multiprocess": dg.multiprocess_executor}
+
+_policy, _executor = os.environ.get("ILMS_BENCH_BACKFILL_POLICY"), os.environ.get("ILMS_BENCH_EXECUTOR")
+defs = with_policy(project.defs, parse_policy(_policy)) if _policy else project.defs
+defs = copy(defs, executor=EXECUTORS[_executor]) if _executor else defs

@@ -7,6 +7,7 @@ Run alone: `uv run --frozen pytest tests/test_ui.py`; the screenshots land in te
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import dagster as dg
@@ -114,12 +115,16 @@ def test_browser_shows_the_catalog_and_an_ilmq_table_with_partitions_and_checks(
             page.screenshot(path=ARTIFACTS / f"ui_{TABLE}_partitions.png", full_page=True)
 
             page.get_by_role("tab", name="Checks").click()
-            if checks:
-                expect(page.get_by_text(f"Checks ({len(checks)})")).to_be_visible(timeout=UI_TIMEOUT_MS)
-                for name in checks:
-                    expect(page.get_by_text(name, exact=True).first).to_be_visible(timeout=UI_TIMEOUT_MS)
-            else:
-                expect(page.get_by_text("No checks defined for this asset")).to_be_visible(timeout=UI_TIMEOUT_MS)
+            assert checks, "the registry generates validation checks for every ILMQ table"
+            expect(page.get_by_text(f"Checks ({len(checks)})")).to_be_visible(timeout=UI_TIMEOUT_MS)
+            for name in checks:
+                expect(page.get_by_text(name, exact=True).first).to_be_visible(timeout=UI_TIMEOUT_MS)
+            # the selected check's latest evaluation: its partition, its verdict and the metadata of the findings
+            expect(page.get_by_text("This is a blocking asset check.")).to_be_visible(timeout=UI_TIMEOUT_MS)
+            expect(page.get_by_text("Passed", exact=True).first).to_be_visible(timeout=UI_TIMEOUT_MS)
+            expect(page.get_by_text(re.compile(r"^[A-Z]{3}\|20(23|24)$")).first).to_be_visible(timeout=UI_TIMEOUT_MS)
+            for field in ("errors", "warnings", "findings", "feedback_report", "submission_verdict"):
+                expect(page.get_by_text(field, exact=True).first).to_be_visible(timeout=UI_TIMEOUT_MS)
             page.screenshot(path=ARTIFACTS / f"ui_{TABLE}_checks.png", full_page=True)
         except Exception:
             page.screenshot(path=ARTIFACTS / "ui_failure.png", full_page=True)  # what the browser showed
