@@ -37,8 +37,7 @@ def ui(tmp_path_factory):
     samples are used) and warehouse; its whole process group is stopped at the end."""
     root = tmp_path_factory.mktemp("ui")
     (root / "inbox").mkdir()
-    with dagster_dev(root) as server:
-        server.graphql("mutation { setNuxSeen }")  # else a one-time "join the community" dialog covers the page
+    with dagster_dev(root) as server:  # the shipped dagster.yaml turns off the "join the community" dialog
         yield server
 
 
