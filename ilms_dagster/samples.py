@@ -197,7 +197,7 @@ def _split(total: int, classification: str, migrant: bool, rng: random.Random) -
 def _stock_table(country: str, year: int, round_: str, table_id: str, values: dict) -> None:
     table = TABLES[table_id]
     prefix = table_id.split("_by_")[0]
-    for basis in set(table.bases) & set(PROFILES[country]["bases"]):
+    for basis in _bases(table.id, country):
         leaves = _stock_leaves(country, year, round_, basis)
         # cells[status][sex][category], built from leaf statuses and sexes, then summed up
         cells: dict[str, dict[str, dict[str, int]]] = {}
@@ -217,6 +217,12 @@ def _stock_table(country: str, year: int, round_: str, table_id: str, values: di
                     values[(table_id, year, code, sex, status)] = persons / 1000
 
 
+def _bases(table_id: str, country: str) -> list[str]:
+    """The table's migratory bases the country reports, in registry order (never a set's order: random
+    numbers are drawn in this order, and a set of strings iterates differently in every process)."""
+    return [b for b in TABLES[table_id].bases if b in PROFILES[country]["bases"]]
+
+
 def _sum_up(cells: dict, basis: str) -> None:
     """Add SEX_T = M + F to every status, and the TOTAL status = sum of the others."""
     for by_sex in cells.values():
@@ -233,7 +239,7 @@ def _earnings(country: str, year: int, round_: str, values: dict) -> None:
     p = PROFILES[country]
     level = _truth(country, year, round_)["level"] * (1.03 ** (year - 2015))
     rng = _rng(country, year, "earnings")
-    for basis in set(TABLES["earnings_employees"].bases) & set(p["bases"]):
+    for basis in _bases("earnings_employees", country):
         for status in MIGRATORY_STATUS[basis]:
             gap = 0.78 if status.endswith(("FOREIGN", "NONCIT")) else 1.0
             for sex, factor in (("SEX_T", 1.0), ("SEX_M", 1.07), ("SEX_F", 0.9)):

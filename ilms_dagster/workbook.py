@@ -8,21 +8,25 @@ reference year. Cell positions come only from `SheetLayout`, so template and par
 from __future__ import annotations
 
 import io
+from math import isfinite
 import re
 import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import cache
 from datetime import date, datetime
 from pathlib import Path
 
 import openpyxl
 import pandas as pd
+import pyarrow as pa
 from openpyxl.comments import Comment
 from openpyxl.styles import Alignment, Font, PatternFill, Protection
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
-from ilms_dagster.registry import COUNTRY_NAMES, TABLES, TEMPLATE_VERSION, UNITS, TableSpec, reference_years
+from ilms_dagster.reader import UnreadableWorkbook, as_date_text, plain, read_grids
+from ilms_dagster.registry import COUNTRY_NAMES, FAMILIES, TABLES, TEMPLATE_VERSION, UNITS, TableSpec, reference_years
 
 METADATA_SHEET = "Metadata"
 NOT_AVAILABLE, CONFIDENTIAL, ZERO = "..", "x", "-"
@@ -233,11 +237,19 @@ def _write_table_sheet(ws, layout: SheetLayout, values: Mapping[ValueKey, float 
 
 @dataclass
 class Submission:
-    """A parsed workbook: its metadata and one tidy frame per table (TIDY_COLUMNS)."""
+    """A parsed workbook: its metadata, one tidy frame of every value (TIDY_COLUMNS + table_id) and the
+    same split by table."""
 
     metadata: dict[str, object]
-    tables: dict[str, pd.DataFrame]
+    frame: pd.DataFrame
     cells_total: dict[str, int]
+
+    @property
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """{table id: its rows (TIDY_COLUMNS)} for every table parsed, empty frames included."""
+        parts = dict(tuple(self.frame.groupby("table_id", sort=False, observed=True)))
+        empty = self.frame.iloc[0:0]
+        return {t: parts.get(t, empty).drop(columns="table_id").reset_index(drop=True) for t in self.cells_total}
 
 
 def parse_workbook(
@@ -247,60 +259,78 @@ def parse_workbook(
     sha256: str = "",
     tables: list[TableSpec] | None = None,
     name: str | None = None,
+    reader: str = "calamine",
 ) -> Submission:
     """Read a submission into tidy frames, or raise SubmissionError listing every problem found.
 
     The workbook must be the template of this country and round: same version, same sheets, codes and
     years. Blank cells are missing (no row); '..' and 'x' give a row with no value and a note; '-' is 0.
-    `name` is how errors name the file (the name it was received under, not its archive path).
+    `name` is how errors name the file (the name it was received under, not its archive path); `reader`
+    is python-calamine (fast) or openpyxl (the reference): both give identical results.
     """
     label = name or Path(path).name
+    tables = tables or list(TABLES.values())
+    try:
+        sheet_names, grids = read_grids(Path(path), [METADATA_SHEET, *(t.sheet for t in tables)], reader)
+    except UnreadableWorkbook as exc:
+        raise SubmissionError(label, [("-", "-", f"not a readable .xlsx workbook ({exc})")]) from None
+    if METADATA_SHEET not in sheet_names:
+        raise SubmissionError(label, [(METADATA_SHEET, "-", "sheet is missing")])
     problems: list[tuple[str, str, str]] = []
-    try:
-        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many types for a non-workbook
-        raise SubmissionError(label, [("-", "-", f"not a readable .xlsx workbook ({type(exc).__name__}: {exc})")])
-    try:
-        if METADATA_SHEET not in wb.sheetnames:
-            raise SubmissionError(label, [(METADATA_SHEET, "-", "sheet is missing")])
-        meta = _read_metadata(wb[METADATA_SHEET], problems)
-        _check_metadata(meta, country, round_, problems)
-        if problems:  # a wrong version or partition makes the table layout meaningless
-            raise SubmissionError(label, problems)
-        years = tuple(reference_years(round_))
-        frames, cells_total = {}, {}
-        for table in tables or TABLES.values():
-            if table.sheet not in wb.sheetnames:
-                problems.append((table.sheet, "-", "sheet is missing"))
-                continue
-            layout = SheetLayout(table, years)
-            rows = _read_table_sheet(wb[table.sheet], layout, problems)
-            frame = pd.DataFrame(rows, columns=["indicator", "sex", "classif1", "classif2", "time",
-                                                "obs_value", "note", "cell"])  # fmt: skip
-            source = meta.get("source_stocks" if table.family == "stock" else "source_flows")
-            frame.insert(0, "ref_area", country)
-            frame.insert(1, "round", int(round_))
-            frame.insert(3, "source", None if source is None else str(source))
-            frame.insert(9, "obs_status", None)
-            frame["submission_sha256"] = sha256
-            frames[table.id] = frame[TIDY_COLUMNS].astype(TIDY_DTYPES)
-            cells_total[table.id] = len(table.categories) * len(table.columns) * len(years)
-    finally:
-        wb.close()
+    meta = _read_metadata(grids[METADATA_SHEET], problems)
+    _check_metadata(meta, country, round_, problems)
+    if problems:  # a wrong version or partition makes the table layout meaningless
+        raise SubmissionError(label, problems)
+    years = tuple(reference_years(round_))
+    columns: dict[str, list] = {c: [] for c in _PARSED}
+    cells_total = {}
+    for table in tables:
+        if table.sheet not in grids:
+            problems.append((table.sheet, "-", "sheet is missing"))
+            continue
+        _read_table_sheet(grids[table.sheet], _layout_cells(table, years), problems, columns)
+        cells_total[table.id] = len(table.categories) * len(table.columns) * len(years)
     if problems:
         raise SubmissionError(label, problems)
-    return Submission(meta, frames, cells_total)
+    return Submission(meta, _tidy(columns, meta, country, round_, sha256), cells_total)
 
 
-def _read_metadata(ws, problems) -> dict[str, object]:
+# What the sheet loop collects per value; the rest of TIDY_COLUMNS is the same for the whole workbook.
+_PARSED = ("table_id", "indicator", "sex", "classif1", "classif2", "time", "obs_value", "note", "cell")
+
+
+def _tidy(columns: dict[str, list], meta: dict, country: str, round_, sha256: str) -> pd.DataFrame:
+    """One frame of every value, built column-wise in Arrow (a frame per table costs more than parsing)."""
+    n = len(columns["cell"])
+    family = {t.id: t.family for t in TABLES.values()}
+    sources = {fam: meta.get("source_stocks" if fam == "stock" else "source_flows") for fam in FAMILIES}
+    data = columns | {
+        "ref_area": [country] * n, "round": [int(round_)] * n, "obs_status": [None] * n,
+        "source": [None if (v := sources[family[t]]) is None else str(v) for t in columns["table_id"]],
+        "submission_sha256": [sha256] * n,
+    }  # fmt: skip
+    types = {c: pa.int64() if c in ("round", "time") else pa.float64() if c == "obs_value" else pa.string()
+             for c in ["table_id", *TIDY_COLUMNS]}  # fmt: skip
+    table = pa.table({c: pa.array(data[c], type=t) for c, t in types.items()})
+    return table.to_pandas(types_mapper={pa.string(): pd.StringDtype()}.get)
+
+
+def _grid_at(grid: list[list[object]], row: int, col: int) -> object:
+    """The value at a 1-based (row, column), None outside the grid."""
+    if row > len(grid):
+        return None
+    line = grid[row - 1]
+    return plain(line[col - 1]) if col <= len(line) else None
+
+
+def _read_metadata(grid, problems) -> dict[str, object]:
     meta = {}
     for offset, (key, _) in enumerate(METADATA_FIELDS):
         row = METADATA_FIRST_ROW + offset
-        found = ws.cell(row, 1).value
+        found = _grid_at(grid, row, 1)
         if found != key:
             problems.append((METADATA_SHEET, f"A{row}", f"expected field {key!r}, found {found!r}"))
-        value = ws.cell(row, 3).value
-        meta[key] = value.date().isoformat() if isinstance(value, datetime) else value
+        meta[key] = as_date_text(_grid_at(grid, row, 3))
     return meta
 
 
@@ -325,48 +355,72 @@ def _check_metadata(meta, country, round_, problems) -> None:
                              f"submission date {submitted!r} is not a YYYY-MM-DD date"))  # fmt: skip
 
 
-def _read_table_sheet(ws, layout: SheetLayout, problems) -> list[tuple]:
-    table, sheet = layout.table, layout.table.sheet
-    last_row = layout.block_row(len(layout.years) - 1) + layout.block_height
-    last_col = layout.FIRST_VALUE_COL + len(table.columns) - 1
-    grid = [list(r) for r in ws.iter_rows(min_row=1, max_row=last_row, max_col=last_col, values_only=True)]
-    grid += [[None] * last_col for _ in range(last_row - len(grid))]
+@dataclass(frozen=True)
+class _LayoutCells:
+    """A sheet's layout resolved once per table and years: the header cells to expect and every input cell."""
 
-    def at(row: int, col: int):
-        line = grid[row - 1]
-        return line[col - 1] if col <= len(line) else None
+    sheet: str
+    height: int  # rows and columns the grid must have
+    width: int
+    expected: tuple[tuple[int, int, object, str], ...]  # (row, col, wanted, what)
+    inputs: tuple[tuple[int, int, tuple], ...]  # (row, col, (table_id, indicator, sex, classif1, classif2, year, ref))
 
-    def expect(row: int, col: int, wanted, what: str) -> bool:
-        found = at(row, col)
+
+@cache
+def _layout_cells(table: TableSpec, years: tuple[int, ...]) -> _LayoutCells:
+    layout = SheetLayout(table, years)
+    expected = [(5, 2, table.id, "table id")]
+    for k, year in enumerate(years):
+        top = layout.block_row(k)
+        expected.append((top, 2, year, "reference year"))
+        expected += [(top + 3, layout.FIRST_VALUE_COL + j, column.code, "column code")
+                     for j, column in enumerate(table.columns)]  # fmt: skip
+        expected += [(top + 4 + i, 1, code, "category code") for i, code in enumerate(table.categories)]
+    inputs = tuple((row, col, (table.id, column.indicator, column.sex, code, column.classif2, year,
+                               f"{get_column_letter(col)}{row}"))
+                   for year, code, row, col, column in layout.cells())  # fmt: skip
+    height = layout.block_row(len(years) - 1) + layout.block_height
+    return _LayoutCells(table.sheet, height, layout.FIRST_VALUE_COL + len(table.columns) - 1, tuple(expected), inputs)
+
+
+def _read_table_sheet(grid, layout: _LayoutCells, problems, columns: dict[str, list]) -> None:
+    """Append the sheet's values to `columns`, or its problems to `problems`."""
+    sheet, before = layout.sheet, len(problems)
+    for row, col, wanted, what in layout.expected:
+        found = _grid_at(grid, row, col)
         if str(found).strip() != str(wanted):
             problems.append((sheet, f"{get_column_letter(col)}{row}", f"expected {what} {wanted!r}, found {found!r}"))
-            return False
-        return True
-
-    before = len(problems)
-    expect(5, 2, table.id, "table id")
-    for k, year in enumerate(layout.years):
-        top = layout.block_row(k)
-        expect(top, 2, year, "reference year")
-        for j, column in enumerate(table.columns):
-            expect(top + 3, layout.FIRST_VALUE_COL + j, column.code, "column code")
-        for i, code in enumerate(table.categories):
-            expect(top + 4 + i, 1, code, "category code")
     if len(problems) > before:  # moved rows or columns: values would land in the wrong series
-        return []
-    rows = []
-    for year, code, row, col, column in layout.cells():
-        raw = at(row, col)
-        ref = f"{get_column_letter(col)}{row}"
+        return
+    rows, width = len(grid), layout.width
+    grid = [line if len(line) >= width else [*line, *[None] * (width - len(line))] for line in grid]
+    grid += [[None] * width] * (layout.height - rows)
+    parsed = []
+    for row, col, key in layout.inputs:
+        raw = grid[row - 1][col - 1]
+        if type(raw) is float and isfinite(raw):  # the common case, first
+            parsed.append((*key[:-1], raw, None, key[-1]))
+            continue
+        if raw is None or raw == "":
+            continue
         value, note = _cell_value(raw)
         if value is _INVALID:
-            problems.append((sheet, ref, f"expected a number or '..', 'x', '-', found text {raw!r}"))
+            problems.append((sheet, key[-1], f"expected a number or '..', 'x', '-', found {_kind(raw)} {raw!r}"))
         elif value is not _BLANK:
-            rows.append((column.indicator, column.sex, code, column.classif2, year, value, note, ref))
-    return rows
+            parsed.append((*key[:-1], value, note, key[-1]))
+    for name, values in zip(_PARSED, zip(*parsed)) if parsed else ():
+        columns[name].extend(values)
 
 
 _BLANK, _INVALID = object(), object()
+
+
+def _kind(raw) -> str:
+    if isinstance(raw, bool):
+        return "a true/false value"
+    if isinstance(raw, int | float):
+        return "the non-finite number"
+    return "text" if isinstance(raw, str) else f"a {type(raw).__name__} value"
 
 
 def _cell_value(raw) -> tuple[object, str | None]:
@@ -376,7 +430,7 @@ def _cell_value(raw) -> tuple[object, str | None]:
     if isinstance(raw, bool):
         return _INVALID, None
     if isinstance(raw, int | float):
-        return float(raw), None
+        return (float(raw), None) if isfinite(raw) else (_INVALID, None)
     text = str(raw).strip()
     if text == "":
         return _BLANK, None

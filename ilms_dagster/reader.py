@@ -1,0 +1,87 @@
+"""Reading a submitted workbook's cells: python-calamine (Rust) by default, openpyxl as the reference.
+
+Both readers give the same thing: `{sheet name: grid}`, a grid being a list of rows of cell values, rows and
+columns counted from A1 whatever the sheet's used range. The readers spell an empty cell ('' or None) and a
+whole number (2024.0 or 2024) differently; `plain` makes them one, and the parser reads every cell through it,
+so the two readers cannot disagree on a cell (tests/test_reader.py compares them on every sample submission).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime
+from pathlib import Path
+
+Grid = list[list[object]]
+READERS = ("calamine", "openpyxl")
+
+
+class UnreadableWorkbook(ValueError):
+    """The file is not a workbook either reader can open."""
+
+
+def read_grids(path: Path, sheets: Iterable[str], reader: str = "calamine") -> tuple[list[str], dict[str, Grid]]:
+    """(every sheet name in the workbook, {name: grid} of the wanted `sheets` that exist)."""
+    if reader == "calamine":
+        return _read_calamine(path, sheets)
+    if reader == "openpyxl":
+        return _read_openpyxl(path, sheets)
+    raise ValueError(f"unknown workbook reader {reader!r}; choose one of {', '.join(READERS)}")
+
+
+def plain(value: object) -> object:
+    """One cell as the parser sees it: '' is empty (None), a whole float is an int (Excel stores every number
+    as a float; openpyxl gives 2024 where calamine gives 2024.0)."""
+    if value == "" or value is None:
+        return None
+    if type(value) is float and value.is_integer():
+        return int(value)
+    return value
+
+
+def _read_calamine(path: Path, sheets: Iterable[str]) -> tuple[list[str], dict[str, Grid]]:
+    import python_calamine
+
+    try:
+        wb = python_calamine.CalamineWorkbook.from_path(str(path))
+    except Exception as exc:  # calamine raises its own error types (zip, XML, password) and OSErrors
+        raise UnreadableWorkbook(f"{type(exc).__name__}: {exc}") from None
+    try:
+        names = list(wb.sheet_names)
+        grids = {}
+        for name in sheets:
+            if name not in names:
+                continue
+            grids[name] = wb.get_sheet_by_name(name).to_python(skip_empty_area=False)
+        return names, grids
+    except Exception as exc:
+        raise UnreadableWorkbook(f"{type(exc).__name__}: {exc}") from None
+    finally:
+        wb.close()
+
+
+def _read_openpyxl(path: Path, sheets: Iterable[str]) -> tuple[list[str], dict[str, Grid]]:
+    import openpyxl
+
+    try:
+        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many types for a non-workbook
+        raise UnreadableWorkbook(f"{type(exc).__name__}: {exc}") from None
+    try:
+        names = list(wb.sheetnames)
+        grids = {}
+        for name in sheets:
+            if name in names:
+                grids[name] = [list(row) for row in wb[name].iter_rows(min_row=1, min_col=1, values_only=True)]
+        return names, grids
+    finally:
+        wb.close()
+
+
+def as_date_text(value: object) -> object:
+    """A date cell as YYYY-MM-DD text (either reader may give a datetime or a date); other values as they are."""
+    if isinstance(value, datetime):
+        return value.date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return value

@@ -1,0 +1,102 @@
+"""The fast reader (python-calamine) and the reference reader (openpyxl) see every submission alike."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import openpyxl
+import pandas as pd
+import pytest
+
+from ilms_dagster.registry import REPORTING_COUNTRIES, ROUNDS, TABLES, reference_years
+from ilms_dagster.samples import ensure_samples
+from ilms_dagster.workbook import SheetLayout, SubmissionError, parse_workbook, write_workbook
+
+ROUND = ROUNDS[-1]
+
+
+@pytest.fixture(scope="module")
+def samples(tmp_path_factory) -> list[Path]:
+    """Every sample submission of two rounds (the latest, and one with planted mistakes)."""
+    return ensure_samples(tmp_path_factory.mktemp("samples"), rounds=["2019", ROUND])
+
+
+def test_both_readers_give_identical_frames_and_metadata_on_every_sample(samples):
+    assert len(samples) == 2 * len(REPORTING_COUNTRIES)
+    for path in samples:
+        country, round_ = path.name[:3], path.parent.name
+        fast = parse_workbook(path, country, round_, reader="calamine")
+        reference = parse_workbook(path, country, round_, reader="openpyxl")
+        assert fast.metadata == reference.metadata
+        assert fast.cells_total == reference.cells_total
+        pd.testing.assert_frame_equal(fast.frame, reference.frame)
+        assert len(fast.frame) > 0 and set(fast.tables) == set(TABLES)
+
+
+def _edited(tmp_path: Path, entries: dict[tuple[str, str], object], **meta) -> Path:
+    path = write_workbook(tmp_path / f"THA_ILMQ_{ROUND}.xlsx", "THA", ROUND)
+    wb = openpyxl.load_workbook(path)
+    for (sheet, ref), value in entries.items():
+        wb[sheet][ref] = value
+    for row, value in meta.items():
+        wb["Metadata"][row] = value
+    wb.save(path)
+    return path
+
+
+def _cell(table_id: str, classif1: str, sex: str = "SEX_T", classif2: str | None = "CBR_BIR_TOTAL") -> str:
+    table = TABLES[table_id]
+    return SheetLayout(table, tuple(reference_years(ROUND))).cell_ref(reference_years(ROUND)[0], classif1, sex,
+                                                                      classif2 if table.bases else None)  # fmt: skip
+
+
+@pytest.mark.parametrize("reader", ["calamine", "openpyxl"])
+def test_both_readers_report_the_same_problems(tmp_path, reader):
+    bad_text, bad_bool = _cell("emp_by_age", "AGE_AGGREGATE_TOTAL"), _cell("lf_by_age", "AGE_AGGREGATE_TOTAL")
+    path = _edited(tmp_path, {("emp_by_age", bad_text): "about 12", ("lf_by_age", bad_bool): True,
+                              ("wap_by_age", "B5"): "wap_by_sex"}, C13="2024-13-45")  # fmt: skip
+    with pytest.raises(SubmissionError) as caught:
+        parse_workbook(path, "THA", ROUND, reader=reader)
+    assert caught.value.problems == [("Metadata", "C13", "submission date '2024-13-45' is not a YYYY-MM-DD date")]
+    path = _edited(tmp_path, {("emp_by_age", bad_text): "about 12", ("lf_by_age", bad_bool): True,
+                              ("wap_by_age", "B5"): "wap_by_sex"})  # fmt: skip
+    with pytest.raises(SubmissionError) as caught:
+        parse_workbook(path, "THA", ROUND, reader=reader)
+    assert caught.value.problems == [
+        ("wap_by_age", "B5", "expected table id 'wap_by_age', found 'wap_by_sex'"),
+        ("lf_by_age", bad_bool, "expected a number or '..', 'x', '-', found a true/false value True"),
+        ("emp_by_age", bad_text, "expected a number or '..', 'x', '-', found text 'about 12'"),
+    ]
+
+
+def test_a_date_typed_as_a_date_and_whole_numbers_read_alike(tmp_path):
+    from datetime import datetime
+
+    path = _edited(tmp_path, {("emp_by_age", _cell("emp_by_age", "AGE_AGGREGATE_TOTAL")): 12}, C13=datetime(2024, 9, 1))
+    for reader in ("calamine", "openpyxl"):
+        parsed = parse_workbook(path, "THA", ROUND, reader=reader)
+        assert parsed.metadata["submission_date"] == "2024-09-01" and parsed.metadata["round"] == int(ROUND)
+        assert parsed.tables["emp_by_age"]["obs_value"].tolist() == [12.0]
+
+
+def test_unknown_reader_is_a_clear_error(tmp_path):
+    path = write_workbook(tmp_path / "THA.xlsx", "THA", ROUND)
+    with pytest.raises(ValueError, match="unknown workbook reader 'xlrd'; choose one of calamine, openpyxl"):
+        parse_workbook(path, "THA", ROUND, reader="xlrd")
+
+
+def test_samples_are_byte_identical_across_processes_with_different_hash_seeds(tmp_path):
+    """`set` order of strings depends on PYTHONHASHSEED: two processes must still write the same bytes."""
+    script = ("import sys; from pathlib import Path; from ilms_dagster.samples import ensure_samples; "
+              "ensure_samples(Path(sys.argv[1]), rounds=sys.argv[2:])")  # fmt: skip
+    for seed in ("1", "2"):
+        env = os.environ | {"PYTHONHASHSEED": seed}
+        subprocess.run([sys.executable, "-c", script, str(tmp_path / seed), "2019", ROUND], env=env, check=True)
+    first = sorted((tmp_path / "1").rglob("*.xlsx"))
+    assert len(first) == 2 * len(REPORTING_COUNTRIES)
+    for path in first:
+        twin = tmp_path / "2" / path.relative_to(tmp_path / "1")
+        assert path.read_bytes() == twin.read_bytes(), path.name
