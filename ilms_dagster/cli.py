@@ -7,8 +7,9 @@ import time
 from pathlib import Path
 from typing import Annotated
 
-os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
-os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+from ilms_dagster import environment  # noqa: E402  (before Dagster is imported)
+
+environment.apply()
 
 import typer  # noqa: E402
 from rich.console import Console  # noqa: E402
@@ -19,7 +20,6 @@ from ilms_dagster.registry import REPORTING_COUNTRIES, ROUNDS, TABLES, reference
 
 app = typer.Typer(help="ilms-dagster: ILMQ templates, sample submissions and the ingestion pipeline.", no_args_is_help=True)
 console = Console()
-QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}  # we print our own progress
 
 
 @app.command()
@@ -70,35 +70,46 @@ def run(
     from ilms_dagster.definitions import build_defs
     from ilms_dagster.instance import ensure_dagster_home
     from ilms_dagster.intake import scan_inbox
-    from ilms_dagster.partitions import ensure_countries, round_partitions
+    from ilms_dagster.partitions import round_partitions
     from ilms_dagster.resources import default_storage, default_warehouse
+    from ilms_dagster.round_run import QUIET_LOGS, FileWatcher, failure_message, run_round
 
     ensure_dagster_home()
-    inbox, _ = scan_inbox(default_storage().inbox, round_partitions.get_partition_keys())
+    storage = default_storage()
+    inbox, _ = scan_inbox(storage.inbox, round_partitions.get_partition_keys())
     round_ = round_ or max((r for r, _ in inbox), default=ROUNDS[-1])
     countries = list(dict.fromkeys([c.upper() for c in country] if country
                                    else REPORTING_COUNTRIES + [c for r, c in inbox if r == round_]))  # fmt: skip
-    defs = build_defs({"storage": default_storage(), "warehouse": default_warehouse()})  # today's settings
-    job = defs.resolve_job_def("ingest_submissions")
+    defs = build_defs({"storage": storage, "warehouse": default_warehouse()})  # today's settings
     failed = []
     with dg.DagsterInstance.get() as instance, _progress() as progress:
-        ensure_countries(instance, countries)
-        task = progress.add_task(f"Round {round_}", total=len(countries))
-        for code in countries:
-            progress.update(task, description=f"Round {round_}: {code}")
-            started = time.monotonic()
-            result = job.execute_in_process(
-                partition_key=dg.MultiPartitionKey({"round": round_, "country": code}),
-                instance=instance,
-                raise_on_error=False,
-                run_config=QUIET_LOGS,
-            )
-            blocked = _blocking_errors(result)
-            status = "[green]ok" if result.success else "[yellow]blocked by validation" if blocked else "[red]FAILED"
-            progress.console.print(f"  {code} {round_}: {status}[/] ({time.monotonic() - started:.1f}s)")
-            if not result.success:
-                failed.append((code, blocked or _failure_message(result)))
-            progress.advance(task)
+        task = progress.add_task(f"Round {round_}: parse and validate", total=2 * len(countries))
+        done = [0]
+
+        def update(staged: int, loaded: int) -> None:
+            progress.update(task, completed=done[0] + staged + loaded)
+
+        watcher = FileWatcher(storage.staging, storage.feedback, round_, update)
+
+        def starting(group: list[str]) -> None:
+            done[0] = progress.tasks[0].completed
+            progress.update(task, description=f"Round {round_}: {', '.join(group)}")
+            watcher.watch(group, time.time() - 1)
+
+        started = time.monotonic()
+        try:
+            outcomes = run_round(defs.resolve_job_def("ingest_submissions"), instance, round_, countries, starting)
+        finally:
+            watcher.stop()
+        progress.update(task, completed=2 * len(countries), description=f"Round {round_}")
+        each = (time.monotonic() - started) / max(len(countries), 1)
+        colour = {"ok": "[green]ok", "blocked": "[yellow]blocked by validation", "rejected": "[red]REJECTED",
+                  "failed": "[red]FAILED"}  # fmt: skip
+        for o in outcomes:
+            progress.console.print(f"  {o.country} {round_}: {colour[o.status]}[/]")
+            if o.status != "ok":
+                failed.append((o.country, _blocking_errors(o) if o.status == "blocked" else o.message))
+        progress.console.print(f"  {len(outcomes)} partitions in {time.monotonic() - started:.1f}s ({each:.1f}s each)")
         started = time.monotonic()
         result = defs.resolve_job_def("build_models").execute_in_process(
             instance=instance, raise_on_error=False, run_config=QUIET_LOGS
@@ -106,7 +117,7 @@ def run(
         status = "[green]ok" if result.success else "[red]FAILED"
         progress.console.print(f"  models (staging + marts): {status}[/] ({time.monotonic() - started:.1f}s)")
         if not result.success:
-            failed.append(("models", _failure_message(result)))
+            failed.append(("models", failure_message(result)))
     for code, message in failed:
         console.print(f"[red]{code} {round_}:[/] {message}")
     summary()
@@ -114,21 +125,22 @@ def run(
         raise typer.Exit(1)
 
 
-def _blocking_errors(result) -> str:
+def _blocking_errors(outcome) -> str:
     """What a focal point must fix, when blocking checks (not a crash) stopped the partition."""
-    failed = [e for e in result.get_asset_check_evaluations() if not e.passed and e.severity.value == "ERROR"]
-    if not failed:
-        return ""
-    lines = [f"  {e.asset_key.path[-1]}: {e.check_name} ({e.metadata['errors'].value} error(s))" for e in failed]
-    report = failed[0].metadata["feedback_report"].value
+    from ilms_dagster.resources.warehouse import connect_read_only
+
+    with connect_read_only() as conn:
+        (sha,) = conn.execute("SELECT submission_sha256 FROM validation.partition_status WHERE round = ? AND ref_area = ?"
+                              " ORDER BY checked_at DESC LIMIT 1", [int(outcome.round), outcome.country]).fetchone()
+        rows = conn.execute("SELECT table_id, rule, count(*) FROM validation.findings WHERE submission_sha256 = ?"
+                            " AND round = ? AND ref_area = ? AND severity = 'error' GROUP BY ALL ORDER BY ALL",
+                            [sha, int(outcome.round), outcome.country]).fetchall()  # fmt: skip
+    from ilms_dagster.checks import feedback_path
+    from ilms_dagster.resources import default_storage
+
+    report = feedback_path(default_storage().feedback, outcome.round, outcome.country, sha)
+    lines = [f"  {table}: {rule} ({n} error(s))" for table, rule, n in rows]
     return "\n".join(["blocked by validation (quarantined from the indicators):", *lines, f"  feedback: {report}"])
-
-
-def _failure_message(result) -> str:
-    for event in result.all_events:
-        if event.is_step_failure and event.step_failure_data.error:
-            return event.step_failure_data.error.message.strip()
-    return "see the run's logs in the Dagster UI"
 
 
 def _progress() -> Progress:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from ilms_dagster.environment import DAGSTER_ENVIRONMENT
 from ilms_dagster.instance import SHIPPED_DAGSTER_YAML
 from ilms_dagster.partitions import submission_partitions
 from ilms_dagster.resources.storage import PROJECT_ROOT
@@ -163,9 +164,7 @@ def dagster_dev(
         "ILMS_DATA_DIR": str(root),
         "ILMS_INBOX": str(root / "inbox"),
         "ILMS_WAREHOUSE": str(root / "warehouse.duckdb"),
-        "DAGSTER_DISABLE_TELEMETRY": "1",
-        "GX_ANALYTICS_ENABLED": "False",
-    } | (env or {})
+    } | {k: os.environ.get(k, v) for k, v in DAGSTER_ENVIRONMENT.items()} | (env or {})
     log = root / "dagster_dev.log"
     location = ["-m", module] if module else ["-w", str(PROJECT_ROOT / "workspace.yaml")]
     command = [sys.executable, "-m", "dagster", "dev", *location, "-h", "127.0.0.1", "-p", str(port)]

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import os
+from ilms_dagster import environment  # noqa: E402  (before Dagster is imported)
 
-os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
-os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+environment.apply()
 
 import warnings  # noqa: E402
 

@@ -11,6 +11,7 @@ import openpyxl
 import pytest
 
 from ilms_dagster.assets import ilmq_tables, submission_file
+from ilms_dagster.assets.ilmq import SUBMISSION_CHECK, TABLE_CHECK
 from ilms_dagster.assets.models import MODEL_ASSETS
 from ilms_dagster.checks import RULES, run_expectations, validate_submission
 from ilms_dagster.intake import archive, find_submission, stage
@@ -55,11 +56,18 @@ def test_a_blocking_error_quarantines_the_partition_until_a_corrected_submission
     assert bad.get_asset_materialization_events()  # the tables were loaded, for inspection ...
     assert not [e for e in bad.get_asset_materialization_events() if e.asset_key.path[0] in ("staging", "marts")]
     checks = {(e.asset_key.path[-1], e.check_name): e for e in bad.get_asset_check_evaluations()}
-    assert len(checks) == sum(rule.applies(t) for t in TABLES.values() for rule in RULES.values())
-    failed = checks[(mistake.table, "sex_total")]
+    assert len(checks) == len(TABLES) + 1  # one per table, one for the whole submission: 3 events each, not 154
+    failed = checks[(mistake.table, TABLE_CHECK)]
     assert (failed.passed, failed.severity, failed.partition) == (False, dg.AssetCheckSeverity.ERROR, key)
-    assert failed.metadata["errors"].value == 1 and f"| {cell} " in failed.metadata["findings"].value
-    assert checks[(mistake.table, "expectations")].passed
+    errors_in = dict(project.query("SELECT table_id, count(*) FROM validation.findings WHERE severity = 'error' GROUP BY 1"))
+    assert failed.metadata["errors"].value == errors_in[mistake.table] and f"| {cell} " in failed.metadata["findings"].value
+    rules = failed.metadata["rules"].value  # every rule of the table, the failing ones with their counts
+    assert "| sex_total | yes | failed | 1 | 0 |" in rules and "| expectations | yes | passed | 0 | 0 |" in rules
+    assert rules.count("\n") - 1 == sum(rule.applies(TABLES[mistake.table]) for rule in RULES.values())
+    verdict = checks[("submissions", SUBMISSION_CHECK)]
+    assert (verdict.passed, verdict.severity) == (False, dg.AssetCheckSeverity.ERROR)
+    assert verdict.metadata["errors"].value == sum(errors_in.values())
+    assert all(e.passed == (table not in errors_in) for (table, _), e in checks.items() if table != "submissions")
     assert all(e.partition == key for e in checks.values())
 
     report = Path(failed.metadata["feedback_report"].value)
@@ -103,7 +111,7 @@ def test_a_single_run_backfill_reports_every_check_for_every_partition_of_its_ra
     per_partition = {}
     for e in result.get_asset_check_evaluations():
         per_partition.setdefault(e.partition, set()).add((e.asset_key.path[-1], e.check_name))
-    expected = {(t.id, rule.name) for t in TABLES.values() for rule in RULES.values() if rule.applies(t)}
+    expected = {(t.id, TABLE_CHECK) for t in TABLES.values()} | {("submissions", SUBMISSION_CHECK)}
     assert per_partition == {first: expected, last: expected}
     assert project.query("SELECT round, ref_area, errors FROM validation.partition_status ORDER BY round") == [
         (2023, "BRN", 0), (2024, "BRN", 0)]  # fmt: skip

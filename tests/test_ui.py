@@ -122,7 +122,7 @@ def test_browser_shows_the_catalog_and_an_ilmq_table_with_partitions_and_checks(
             expect(page.get_by_text("This is a blocking asset check.")).to_be_visible(timeout=UI_TIMEOUT_MS)
             expect(page.get_by_text("Passed", exact=True).first).to_be_visible(timeout=UI_TIMEOUT_MS)
             expect(page.get_by_text(re.compile(r"^[A-Z]{3}\|20(23|24)$")).first).to_be_visible(timeout=UI_TIMEOUT_MS)
-            for field in ("errors", "warnings", "findings", "feedback_report", "submission_verdict"):
+            for field in ("errors", "warnings", "rules", "findings", "feedback_report"):
                 expect(page.get_by_text(field, exact=True).first).to_be_visible(timeout=UI_TIMEOUT_MS)
             page.screenshot(path=ARTIFACTS / f"ui_{TABLE}_checks.png", full_page=True)
         except Exception:

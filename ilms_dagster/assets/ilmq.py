@@ -1,5 +1,5 @@
 """The ILMQ table assets and their checks, generated from the registry: one asset per table, one check per
-rule that applies to it, one multi-asset step per run.
+table (its rules in the check's metadata) and one for the whole submission, one multi-asset step per run.
 
 The step reads the staged Parquet of each partition (the workbook was parsed, and its expectation suites
 run, once by submission_file) and, in one warehouse transaction per partition, replaces exactly that
@@ -69,24 +69,39 @@ TABLE_SPECS = [
 ]
 
 
+TABLE_CHECK, SUBMISSION_CHECK = "validation", "submission_validation"
+
+
+def _rules_of(table: TableSpec) -> list[str]:
+    return [rule.name for rule in RULES.values() if rule.applies(table)]
+
+
 def _check_specs() -> list[dg.AssetCheckSpec]:
-    """One check per rule and table it applies to, partitioned like the table (a "preview" feature in
-    Dagster 1.13, and the one that shows results per round x country)."""
+    """One blocking check per ILMQ table (every rule that applies to it, rules listed in its metadata) and one
+    on raw/submissions for the whole submission (cross-table rules included), partitioned like the tables (a
+    "preview" feature in Dagster 1.13, and the one that shows results per round x country). Each check costs
+    ~3 events per partition, so one per table, not one per rule and table (docs/performance.md)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", dg.PreviewWarning)
-        return [
+        specs = [
             dg.AssetCheckSpec(
-                rule.name,
+                TABLE_CHECK,
                 asset=table_key(t.id),
-                description=rule.description,
-                blocking=rule.blocking,
+                description=f"Validation of {t.id}: " + ", ".join(_rules_of(t)) + ". Errors block the partition; "
+                "the metadata lists every rule with its errors and warnings and the offending cells.",
+                blocking=True,
                 partitions_def=submission_partitions,
-                metadata={"severity": "errors block the partition" if rule.blocking else "warnings only"},
             )
             for t in TABLES.values()
-            for rule in RULES.values()
-            if rule.applies(t)
         ]
+        return specs + [dg.AssetCheckSpec(
+            SUBMISSION_CHECK,
+            asset=SUBMISSIONS_KEY,
+            description="The submission's verdict over every rule and table, cross-table rules included (employment "
+            "<= labour force <= population, one total per quantity): an error blocks the partition.",
+            blocking=True,
+            partitions_def=submission_partitions,
+        )]  # fmt: skip
 
 
 @dg.multi_asset(
@@ -104,6 +119,7 @@ def ilmq_tables(context: dg.AssetExecutionContext, storage: IlmsStorage, warehou
     staged = {pair: StagedSubmission.load(storage, *pair) for pair in partitions}  # fail before writing
     totals = {t: {"rows": 0, "filled_cells": 0, "marked_missing_cells": 0, "blank_cells": 0} for t in selected}
     validations: dict[tuple[str, str], Validation] = {}
+    reports = {}
     with warehouse.get_connection() as conn:
         ensure_schema(conn)
         for (round_, country), sub in staged.items():
@@ -113,13 +129,13 @@ def ilmq_tables(context: dg.AssetExecutionContext, storage: IlmsStorage, warehou
                 validation = validate_submission(conn, sub)
                 record(conn, validation)
             validations[(round_, country)] = validation
-            context.log.info(f"{country} {round_}: replaced {len(parquet)} tables from "
-                             f"{sub.submission['original_name']}; validation {validation.verdict}")  # fmt: skip
+            reports[(round_, country)] = write_feedback(storage.feedback, validation)  # once committed
             for t in selected:
                 for stat, value in sub.stats[t].items():
                     totals[t][stat] += value
         previews = {t: _preview(conn, t, partitions) for t in selected}
-    reports = {pair: write_feedback(storage.feedback, v) for pair, v in validations.items()}
+    context.log.info("\n".join(f"{c} {r}: replaced {len(selected)} tables from {staged[(r, c)].submission['original_name']}; "
+                                f"validation {v.verdict}" for (r, c), v in validations.items()))  # fmt: skip
     if SUBMISSIONS_KEY in context.selected_asset_keys:
         yield dg.MaterializeResult(
             asset_key=SUBMISSIONS_KEY,
@@ -140,40 +156,47 @@ def ilmq_tables(context: dg.AssetExecutionContext, storage: IlmsStorage, warehou
                 "preview": dg.MetadataValue.md(previews[t]),
             },
         )
-    for check_key in context.selected_asset_check_keys:
+    for check_key in context.selected_asset_check_keys:  # evaluations, not results: no step output per check
         for (round_, country), validation in validations.items():
-            result = _check_result(check_key, round_, country, validation, reports[(round_, country)])
-            if context.has_partition_key_range:  # one evaluation per partition of the range
-                yield dg.AssetCheckEvaluation(
-                    asset_key=check_key.asset_key, check_name=check_key.name, passed=result.passed,
-                    severity=result.severity, description=result.description, metadata=result.metadata,
-                    blocking=RULES[check_key.name].blocking,
-                    partition=str(submission_key(round_, country)),
-                )  # fmt: skip
-            else:
-                yield result
+            yield _check_evaluation(check_key, round_, country, validation, reports[(round_, country)])
 
 
-def _check_result(key: dg.AssetCheckKey, round_: str, country: str, v: Validation, report) -> dg.AssetCheckResult:
-    """One check's result on one partition, from the findings of its rule in its table."""
-    found = v.of(key.asset_key.path[-1], key.name)
+def _check_evaluation(key: dg.AssetCheckKey, round_: str, country: str, v: Validation, report) -> dg.AssetCheckEvaluation:
+    """A table's check (or the submission's) on one partition: its findings, and a row per rule."""
+    if key.name == SUBMISSION_CHECK:
+        found, rules, what = v.findings, list(RULES), "the submission"
+    else:
+        table_id = key.asset_key.path[-1]
+        found, rules, what = v.findings[v.findings["table_id"] == table_id], _rules_of(TABLES[table_id]), table_id
     errors = int((found["severity"] == "error").sum())
-    return dg.AssetCheckResult(
+    return dg.AssetCheckEvaluation(
         asset_key=key.asset_key,
         check_name=key.name,
+        partition=str(submission_key(round_, country)),
+        blocking=True,
         passed=found.empty,
         severity=dg.AssetCheckSeverity.ERROR if errors else dg.AssetCheckSeverity.WARN,
-        description=f"{country} {round_}: {errors} error(s), {len(found) - errors} warning(s). "
-        f"{RULES[key.name].description}",
+        description=f"{country} {round_}, {what}: {errors} error(s), {len(found) - errors} warning(s); "
+        f"submission {v.verdict}.",
         metadata={
             "errors": errors,
             "warnings": len(found) - errors,
+            "rules": dg.MetadataValue.md(_rules_table(found, rules)),
             "findings": dg.MetadataValue.md(markdown(found)),
-            "submission_verdict": v.verdict,
             "feedback_report": dg.MetadataValue.path(str(report)),
-            "submission_sha256": v.sha256,
         },
     )
+
+
+def _rules_table(findings: pd.DataFrame, rules: list[str]) -> str:
+    """A Markdown row per rule: passed, or its errors and warnings (what a check shows in the UI)."""
+    counts = findings.groupby(["check_name", "severity"]).size()
+    lines = ["| rule | blocking | result | errors | warnings |", "|---|---|---|---|---|"]
+    for name in rules:
+        errors, warns = int(counts.get((name, "error"), 0)), int(counts.get((name, "warning"), 0))
+        result = "failed" if errors else "warnings" if warns else "passed"
+        lines.append(f"| {name} | {'yes' if RULES[name].blocking else 'no'} | {result} | {errors} | {warns} |")
+    return "\n".join(lines)
 
 
 def _preview(conn, table_id: str, partitions: list[tuple[str, str]]) -> str:

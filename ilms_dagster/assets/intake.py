@@ -5,9 +5,14 @@ import dagster as dg
 
 from ilms_dagster.checks.expectations import run_expectations
 from ilms_dagster.intake import NoSubmission, archive, find_submission, stage
-from ilms_dagster.partitions import BACKFILL_POLICY, partition_rounds_countries, submission_partitions
+from ilms_dagster.partitions import BACKFILL_POLICY, partition_rounds_countries, submission_key, submission_partitions
 from ilms_dagster.resources import IlmsStorage
 from ilms_dagster.workbook import SubmissionError
+
+
+# The failure of a run over several partitions names the partitions whose workbook was rejected, so that
+# `ilms run` can load the others in a run of their own.
+REJECTED_METADATA = "rejected_partitions"
 
 
 @dg.asset(
@@ -22,8 +27,7 @@ from ilms_dagster.workbook import SubmissionError
     "sheet and cell, before anything reaches the warehouse.",
 )
 def submission_file(context: dg.AssetExecutionContext, storage: IlmsStorage) -> dg.MaterializeResult:
-    summary = []
-    failures = []
+    summary, failures, rejected = [], [], []
     for round_, country in partition_rounds_countries(context):
         try:
             received = find_submission(storage, round_, country)
@@ -32,18 +36,20 @@ def submission_file(context: dg.AssetExecutionContext, storage: IlmsStorage) -> 
         except (NoSubmission, SubmissionError) as exc:
             context.log.error(str(exc))
             failures.append(str(exc))
+            rejected.append(str(submission_key(round_, country)))
             continue
         rows = sum(s["rows"] for s in staged.stats.values())
-        context.log.info(
-            f"{country} {round_}: {received.name} sha256={manifest['sha256'][:12]} "
-            f"{'already received' if manifest['already_received'] else 'archived'}, {rows} values staged"
-        )
-        summary.append((country, round_, received.name, manifest["sha256"][:12], rows))
+        summary.append((country, round_, received.name, manifest["sha256"][:12], rows,
+                        "already received" if manifest["already_received"] else "archived"))  # fmt: skip
+    if summary:  # one log event per step, not one per partition (events cost: docs/performance.md)
+        context.log.info("\n".join(f"{c} {r}: {name} sha256={sha} {how}, {n} values staged"
+                                    for c, r, name, sha, n, how in summary))  # fmt: skip
     if failures:
-        raise dg.Failure(description="\n\n".join(failures), allow_retries=False)
+        raise dg.Failure(description="\n\n".join(failures), allow_retries=False,
+                         metadata={REJECTED_METADATA: ", ".join(rejected)})  # fmt: skip
     table = "| country | round | file | sha256 | values |\n|---|---|---|---|---|\n" + "\n".join(
-        "| " + " | ".join(str(v) for v in row) + " |" for row in summary
+        "| " + " | ".join(str(v) for v in row[:5]) + " |" for row in summary
     )
     return dg.MaterializeResult(
-        metadata={"partitions": len(summary), "values": sum(r[-1] for r in summary), "submissions": dg.MetadataValue.md(table)}
+        metadata={"partitions": len(summary), "values": sum(r[4] for r in summary), "submissions": dg.MetadataValue.md(table)}
     )

@@ -1,7 +1,7 @@
 """Validation of ILMQ submissions: expectation suites (expectations/) and SQL rules (rules.yaml, sql/).
 
 Both produce findings naming table, sheet, cell, rule, expected and found. The load step reports them as
-Dagster asset checks (one per rule and table, per partition), records them in `validation.findings` and the
+Dagster asset checks (one per table and one per submission, per partition, the rules in their metadata), records them in `validation.findings` and the
 partition's verdict in `validation.partition_status`, and writes the focal point's feedback workbook.
 """
 

@@ -78,8 +78,9 @@ def record(conn: duckdb.DuckDBPyConnection, v: Validation) -> None:
                  [v.round, v.ref_area, v.sha256, v.errors, v.warnings, v.checked_at])  # fmt: skip
 
 
-def feedback_path(feedback_dir: Path, v: Validation) -> Path:
-    return Path(feedback_dir) / str(v.round) / f"{v.ref_area}_feedback_{v.sha256[:12]}.xlsx"
+def feedback_path(feedback_dir: Path, round_: str | int, ref_area: str, sha256: str) -> Path:
+    """Where the focal point's report on one submission is written."""
+    return Path(feedback_dir) / str(round_) / f"{ref_area}_feedback_{sha256[:12]}.xlsx"
 
 
 def write_feedback(feedback_dir: Path, v: Validation) -> Path:
@@ -115,7 +116,7 @@ def write_feedback(feedback_dir: Path, v: Validation) -> Path:
     ws.freeze_panes = "A2"
     ws.auto_filter.ref = f"A1:H{max(2, len(v.findings) + 1)}"
 
-    path = feedback_path(feedback_dir, v)
+    path = feedback_path(feedback_dir, v.round, v.ref_area, v.sha256)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     wb.save(tmp)
@@ -130,3 +131,4 @@ def markdown(findings: pd.DataFrame, limit: int = 20) -> str:
     shown = findings.head(limit)[["severity", "sheet", "cell", "rule", "expected", "found", "message"]]
     more = f"\n\n... and {len(findings) - limit} more in the feedback workbook." if len(findings) > limit else ""
     return shown.to_markdown(index=False) + more
+
