@@ -10,6 +10,11 @@ Prints per variant the wall time from launch to the
 backfill's end, the time per partition, the runs launched, the partitions whose rows landed in DuckDB and the
 "Could not set lock" events in the runs' logs.
 
+The same partitions then go through the bare path (benchmarks/harness.py: the project's functions without
+Dagster, in one process) from a copy of the same inbox; the ILMQ tables, raw.submissions and the validation
+results of both warehouses are asserted equal, and the ratio of wall times is printed and written into
+docs/performance.md.
+
 Usage: uv run python benchmarks/backfill.py [--policy defined --policy multi_run:1]
        [--executor defined --executor multiprocess] [--rounds 2015-2024]
 """
@@ -18,12 +23,16 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
 import dagster as dg
 import duckdb
+from harness import digest, measure, write_section
 
 from ilms_dagster.dagster_dev import backfill_asset_keys, dagster_dev, ensure_partitions, lock_errors
 from ilms_dagster.definitions import defs
@@ -119,12 +128,27 @@ def main() -> None:
                 result = run_variant(policy, executor, root, Path(tmp) / "samples", rounds)
                 results.append(result)
                 print_result(result)
-    if len(results) > 1:
-        print("\n| policy | executor | partitions | runs | wall | per partition | landed in DuckDB | lock errors |")
-        print("|---|---|---:|---:|---:|---:|---:|---:|")
-        for r in results:
-            print(f"| {r['policy']} | {r['executor']} | {r['partitions']} | {r['runs']} | {r['wall']:.0f} s "
-                  f"| {r['wall'] / r['partitions']:.2f} s | {r['landed']} | {len(r['lock_errors'])} |")
+        root = Path(tmp) / "bare"
+        shutil.copytree(Path(tmp) / "samples", root / "inbox")
+        bare = measure("bare-ingest", str(root), *[f"{r}:{','.join(REPORTING_COUNTRIES)}" for r in rounds])
+        ingested = ("raw", "ilmq", "validation")
+        same = [digest(Path(tmp) / f"{p.replace(':', '_')}-{e}" / "warehouse.duckdb", ingested)
+                == digest(root / "warehouse.duckdb", ingested) for p in args.policy or ["defined"]
+                for e in args.executor or ["defined"]]  # fmt: skip
+    lines = [f"Backfill of {len(rounds)} rounds x {len(REPORTING_COUNTRIES)} countries through `dagster dev`'s GraphQL "
+             f"API against the bare path on the same {len(rounds) * len(REPORTING_COUNTRIES)} partitions (one process, "
+             f"{bare['process_wall_s']:.0f} s wall, {bare['cpu_s']:.0f} s CPU):", "",
+             "| policy | executor | runs | wall | per partition | landed in DuckDB | lock errors | same tables as bare "
+             "| wall / bare |", "|---|---|---:|---:|---:|---:|---:|---|---:|"]  # fmt: skip
+    for r, equal in zip(results, same, strict=True):
+        lines.append(f"| {r['policy']} | {r['executor']} | {r['runs']} | {r['wall']:.0f} s | "
+                     f"{r['wall'] / r['partitions']:.2f} s | {r['landed']} of {r['partitions']} | "
+                     f"{len(r['lock_errors'])} | {equal} | {r['wall'] / bare['process_wall_s']:.2f}x |")  # fmt: skip
+    text = "\n".join(lines)
+    print("\n" + text)
+    write_section("backfill", text)
+    if not all(same):
+        raise SystemExit("the backfill and the bare path built different tables")
     if any(r["landed"] != r["partitions"] or r["lock_errors"] for r in results):
         raise SystemExit("some partitions did not land in DuckDB, or a run hit a DuckDB lock error")
 

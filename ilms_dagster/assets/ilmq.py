@@ -8,6 +8,7 @@ a blocking error is loaded (so it can be inspected) but quarantined: the models 
 """
 
 import warnings
+from collections import Counter
 
 import dagster as dg
 import pandas as pd
@@ -190,10 +191,10 @@ def _check_evaluation(key: dg.AssetCheckKey, round_: str, country: str, v: Valid
 
 def _rules_table(findings: pd.DataFrame, rules: list[str]) -> str:
     """A Markdown row per rule: passed, or its errors and warnings (what a check shows in the UI)."""
-    counts = findings.groupby(["check_name", "severity"]).size()
+    counts = Counter(zip(findings["check_name"], findings["severity"])) if len(findings) else Counter()
     lines = ["| rule | blocking | result | errors | warnings |", "|---|---|---|---|---|"]
     for name in rules:
-        errors, warns = int(counts.get((name, "error"), 0)), int(counts.get((name, "warning"), 0))
+        errors, warns = counts[(name, "error")], counts[(name, "warning")]
         result = "failed" if errors else "warnings" if warns else "passed"
         lines.append(f"| {name} | {'yes' if RULES[name].blocking else 'no'} | {result} | {errors} | {warns} |")
     return "\n".join(lines)

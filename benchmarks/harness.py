@@ -1,0 +1,168 @@
+"""Benchmark harness: the pipeline's work without Dagster (the "bare path"), the same work through Dagster,
+each in a process of its own that reports what it cost, and a digest of the warehouse to prove both built
+the same thing.
+
+    python benchmarks/harness.py bare <data dir> <round>:<ISO3>[,<ISO3>...] ...   # bare path, then the models
+    python benchmarks/harness.py bare-ingest <data dir> <round>:<ISO3>[,...] ...  # the same without the models
+    python benchmarks/harness.py ilms-run <data dir> <round> [<ISO3> ...]          # `ilms run` itself
+
+The child prints one JSON line last: wall and CPU seconds (user + system, all threads), peak RSS (MB) and
+bytes written to storage (/proc/self/io write_bytes) and through write() (wchar).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parents[1]
+TIME_COLUMNS = ("loaded_at", "checked_at", "received_at", "archive_path", "built_at")
+
+
+def _io() -> dict[str, int]:
+    fields = dict(line.split(": ") for line in Path("/proc/self/io").read_text().splitlines())
+    return {"write_bytes": int(fields["write_bytes"]), "wchar": int(fields["wchar"])}
+
+
+def bare(data_dir: Path, partitions: list[tuple[str, str]], models: bool = True) -> None:
+    """What one `ilms run` (or a backfill) does for these partitions, as plain calls of the project's
+    functions: find, archive, parse + expectation suites + stage; one load transaction with the SQL rules
+    and the verdict per partition; feedback workbook; then every model."""
+    import duckdb
+
+    from ilms_dagster.checks import record, run_expectations, validate_submission, write_feedback
+    from ilms_dagster.intake import archive, find_submission, stage
+    from ilms_dagster.models import build_all, discover
+    from ilms_dagster.resources.storage import default_storage
+    from ilms_dagster.resources.warehouse import ensure_schema, replace_partition, transaction, warehouse_path
+
+    storage = default_storage()
+    staged = [stage(storage, r, c, archive(storage, find_submission(storage, r, c)), expectations=run_expectations)
+              for r, c in partitions]  # fmt: skip
+    with duckdb.connect(str(warehouse_path())) as conn:
+        ensure_schema(conn)
+        for sub in staged:
+            with transaction(conn):
+                replace_partition(conn, sub.submission["round"], sub.submission["ref_area"], sub.parquet_by_table,
+                                  sub.submission)  # fmt: skip
+                validation = validate_submission(conn, sub)
+                record(conn, validation)
+            write_feedback(storage.feedback, validation)
+        if models:
+            build_all(conn, discover())
+
+
+def ilms_run(round_: str, countries: list[str]) -> None:
+    from ilms_dagster.cli import app
+
+    args = ["run", "--round", round_] + [a for c in countries for a in ("--country", c)]
+    try:
+        app(args, standalone_mode=False)
+    except SystemExit as exc:  # typer.Exit in standalone_mode=False
+        if exc.code:
+            raise
+
+
+def child(argv: list[str]) -> None:
+    mode, data_dir = argv[0], Path(argv[1])
+    os.environ.update(ILMS_DATA_DIR=str(data_dir), ILMS_INBOX=str(data_dir / "inbox"),
+                      ILMS_WAREHOUSE=str(data_dir / "warehouse.duckdb"),
+                      DAGSTER_HOME=str(data_dir / "dagster_home"))  # fmt: skip
+    started, io = time.perf_counter(), _io()
+    if mode in ("bare", "bare-ingest"):
+        partitions = [(spec.split(":")[0], c) for spec in argv[2:] for c in spec.split(":")[1].split(",")]
+        bare(data_dir, partitions, models=mode == "bare")
+    elif mode == "ilms-run":
+        ilms_run(argv[2], argv[3:])
+    else:
+        raise SystemExit(f"unknown mode {mode!r}")
+    usage, after = resource.getrusage(resource.RUSAGE_SELF), _io()
+    print(json.dumps({"wall_s": time.perf_counter() - started, "cpu_s": usage.ru_utime + usage.ru_stime,
+                      "peak_rss_mb": usage.ru_maxrss / 1024,
+                      "write_bytes": after["write_bytes"] - io["write_bytes"], "wchar": after["wchar"] - io["wchar"]}))  # fmt: skip
+
+
+def measure(*args: str, env: dict | None = None) -> dict:
+    """Run the harness in a child process: its own report plus the wall time seen from outside (start-up
+    and imports included)."""
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, str(Path(__file__)), *args], cwd=PROJECT, capture_output=True, text=True,
+                          env=os.environ | (env or {}))  # fmt: skip
+    if done.returncode:
+        raise RuntimeError(f"harness {args[:2]} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    return report | {"process_wall_s": time.perf_counter() - started}
+
+
+def digest(warehouse: Path, schemas: tuple[str, ...] = ("raw", "ilmq", "validation", "staging", "marts")) -> dict:
+    """{table: sha256 of its sorted rows}, times and paths left out, floats to 9 significant digits: two
+    warehouses built from the same submissions give the same digest whatever built them."""
+    import duckdb
+
+    out = {}
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        tables = conn.execute("SELECT table_schema, table_name FROM information_schema.tables WHERE table_schema IN "
+                              f"({', '.join(repr(s) for s in schemas)}) ORDER BY ALL").fetchall()  # fmt: skip
+        for schema, name in tables:
+            columns = [c for c, t in conn.execute(f"SELECT column_name, data_type FROM information_schema.columns "
+                                                  f"WHERE table_schema = '{schema}' AND table_name = '{name}' "
+                                                  f"ORDER BY ordinal_position").fetchall() if c not in TIME_COLUMNS]  # fmt: skip
+            rows = conn.execute(f'SELECT {", ".join(chr(34) + c + chr(34) for c in columns)} FROM {schema}.{name}').fetchall()
+            text = sorted(repr(tuple(f"{v:.9g}" if isinstance(v, float) else v for v in row)) for row in rows)
+            out[f"{schema}.{name}"] = hashlib.sha256("\n".join(text).encode()).hexdigest()[:16]
+    return out
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(PROJECT))
+    child(sys.argv[1:])
+
+
+def prepare_samples(root: Path, rounds: list[str]) -> Path:
+    """The bundled sample submissions of `rounds`, written once under `root/template/samples`: every measured
+    run starts from a copy, so writing workbooks (openpyxl, ~1 s each) is never measured."""
+    from ilms_dagster.samples import ensure_samples
+
+    template = root / "template"
+    ensure_samples(template / "samples", rounds=rounds)
+    return template
+
+
+def fresh(template: Path, target: Path) -> Path:
+    import shutil
+
+    shutil.copytree(template, target)
+    (target / "inbox").mkdir(exist_ok=True)
+    return target
+
+
+def ingest_events(dagster_home: Path) -> tuple[int, int, int]:
+    """(ingestion runs, their events, partitions they covered) on the instance in `dagster_home`."""
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        runs = [r for r in instance.get_runs() if r.job_name == "ingest_submissions"]
+        events = sum(len(instance.all_logs(r.run_id)) for r in runs)
+        partitions = len({e.dagster_event.partition for r in runs for e in instance.all_logs(
+            r.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
+            if e.dagster_event.asset_key.path == ["raw", "submissions"]})  # fmt: skip
+    return len(runs), events, partitions
+
+
+def write_section(name: str, text: str, doc: Path = PROJECT / "docs" / "performance.md") -> None:
+    """Replace the `<!-- name -->` ... `<!-- /name -->` block of docs/performance.md by `text`."""
+    start, end = f"<!-- {name} -->", f"<!-- /{name} -->"
+    content = doc.read_text() if doc.exists() else ""
+    block = f"{start}\n{text.rstrip()}\n{end}"
+    if start in content:
+        before, rest = content.split(start, 1)
+        content = before + block + rest.split(end, 1)[1]
+    else:
+        content = content.rstrip() + "\n\n" + block + "\n"
+    doc.write_text(content)

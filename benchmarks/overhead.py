@@ -1,0 +1,67 @@
+"""Dagster's share of the main command: `ilms run` on the ten samples of a round against the bare path (the
+same project functions called without Dagster), each in a fresh process and data folder, the warehouses
+asserted equal. Prints wall, CPU, peak memory, events and bytes written, with ratios; writes the table into
+docs/performance.md.
+
+Usage: uv run python benchmarks/overhead.py [--round 2024] [--repeat 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import digest, fresh, ingest_events, measure, prepare_samples, write_section  # noqa: E402
+
+from ilms_dagster.registry import REPORTING_COUNTRIES, ROUNDS  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--round", default=ROUNDS[-1])
+    parser.add_argument("--repeat", type=int, default=2, help="runs of each path (the median is reported)")
+    args = parser.parse_args()
+    n = len(REPORTING_COUNTRIES)
+    with tempfile.TemporaryDirectory() as tmp:
+        template = prepare_samples(Path(tmp), [args.round])
+        reports: dict[str, list[dict]] = {"bare": [], "ilms-run": []}
+        for i in range(args.repeat):
+            for mode in reports:  # alternate, so that a noisy moment hits both
+                folder = fresh(template, Path(tmp) / f"{mode}-{i}")
+                extra = [f"{args.round}:{','.join(REPORTING_COUNTRIES)}"] if mode == "bare" else [args.round]
+                reports[mode].append(measure(mode, str(folder), *extra) | {"folder": folder})
+        bare_dir, dagster_dir = reports["bare"][0]["folder"], reports["ilms-run"][0]["folder"]
+        same = digest(bare_dir / "warehouse.duckdb") == digest(dagster_dir / "warehouse.duckdb")
+        runs, events, partitions = ingest_events(dagster_dir / "dagster_home")
+    if not same:
+        raise SystemExit("the bare path and `ilms run` built different warehouses: the comparison is void")
+
+    def med(mode: str, key: str) -> float:
+        return statistics.median(r[key] for r in reports[mode])
+
+    rows = [("wall, whole process (s)", "process_wall_s", "{:.1f}"), ("CPU, all threads (s)", "cpu_s", "{:.1f}"),
+            ("peak memory (MB)", "peak_rss_mb", "{:.0f}"), ("written to storage (MB)", "write_bytes", "{:.1f}"),
+            ("written through write() (MB)", "wchar", "{:.1f}")]  # fmt: skip
+    lines = [f"`ilms run` vs the bare path, round {args.round}, {n} partitions, median of {args.repeat} runs each "
+             f"(warehouses identical: {same}):", "",
+             "| measure | bare path | `ilms run` (Dagster) | Dagster / bare |", "|---|---|---|---|"]  # fmt: skip
+    for label, key, fmt in rows:
+        scale = 1 / 2**20 if key in ("write_bytes", "wchar") else 1
+        b, d = med("bare", key) * scale, med("ilms-run", key) * scale
+        lines.append(f"| {label} | {fmt.format(b)} | {fmt.format(d)} | {d / b:.2f}x |" if b else
+                     f"| {label} | {fmt.format(b)} | {fmt.format(d)} | - |")  # fmt: skip
+    per_partition = med("ilms-run", "write_bytes") / n / 2**20
+    lines += ["", f"Dagster events: {events} in {runs} ingestion run(s) for {partitions} partitions = "
+              f"**{events / partitions:.0f} events per partition**; written to storage per partition: "
+              f"{per_partition:.1f} MB (bare {med('bare', 'write_bytes') / n / 2**20:.1f} MB)."]  # fmt: skip
+    text = "\n".join(lines)
+    print(text)
+    write_section("overhead", text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""The embedded instance (`IlmsInstance`, selected by the shipped dagster.yaml) and its event log: Dagster's consolidated SQLite event log (one database, where the default
+storage writes each asset event twice, into a database per run and an index), with one connection pool per
+process instead of a new engine and connection for every event, and SQLite's WAL-mode `synchronous=NORMAL`
+(a commit no longer waits for the disk; a power cut may lose the last events, never corrupt the log).
+
+Dagster's SQLite storages pay ~40 ms an event that way (docs/performance.md). `IlmsInstance` is Dagster's
+instance with that event log as the default storage of its folder (`<DAGSTER_HOME>/history/event_log.db`),
+so any process opening the instance by its folder finds the same log; a `storage:` section in dagster.yaml
+(PostgreSQL in production, docs/operations.md) still replaces it.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+
+import dagster as dg
+import yaml
+from dagster._core.storage.event_log.sqlite.consolidated_sqlite_event_log import ConsolidatedSqliteEventLogStorage
+from dagster._serdes import ConfigurableClassData
+from sqlalchemy import create_engine, event
+
+BUSY_TIMEOUT_SECONDS = 30
+
+
+class PooledSqliteEventLogStorage(ConsolidatedSqliteEventLogStorage):
+    _engine = None
+    _pid = None
+    _tables: set[str] = set()
+
+    def _pooled_engine(self):
+        if self._engine is None or self._pid != os.getpid():  # a forked process gets an engine of its own
+            engine = create_engine(self._conn_string, connect_args={"timeout": BUSY_TIMEOUT_SECONDS})
+            event.listen(engine, "connect", _wal_normal_sync)
+            self._engine, self._pid, self._tables = engine, os.getpid(), set()
+        return self._engine
+
+    @contextmanager
+    def _connect(self):
+        with self._pooled_engine().connect() as conn, conn.begin():
+            yield conn
+
+    def has_table(self, table_name: str) -> bool:
+        """Asked before every pool claim; a table once there stays there, so only a miss asks the database."""
+        if table_name not in self._tables and super().has_table(table_name):
+            self._tables.add(table_name)
+        return table_name in self._tables
+
+
+def _wal_normal_sync(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+class IlmsInstance(dg.DagsterInstance):
+    """Dagster's instance whose default storage keeps Dagster's SQLite run and schedule storages and uses the
+    pooled consolidated event log above."""
+
+    @classmethod
+    def config_schema(cls):
+        return {}  # no settings of its own
+
+    @staticmethod
+    def config_defaults(base_dir: str):
+        from dagster._core.instance.ref import InstanceRef
+
+        defaults = dict(InstanceRef.config_defaults(base_dir))
+        events = {"module_name": __name__, "class_name": PooledSqliteEventLogStorage.__name__,
+                  "config_yaml": yaml.dump({"base_dir": os.path.join(base_dir, "history")})}  # fmt: skip
+        parts = {name: {"module_name": data.module_name, "class_name": data.class_name, "config_yaml": data.config_yaml}
+                 for name, data in (("run_storage", defaults["run_storage"]),
+                                    ("schedule_storage", defaults["schedule_storage"]))}  # fmt: skip
+        defaults["storage"] = ConfigurableClassData("dagster._core.storage.legacy_storage", "CompositeStorage",
+                                                    yaml.dump(parts | {"event_log_storage": events}))  # fmt: skip
+        defaults["event_log_storage"] = ConfigurableClassData(__name__, PooledSqliteEventLogStorage.__name__,
+                                                              events["config_yaml"])  # fmt: skip
+        return defaults
