@@ -30,7 +30,7 @@ def _io() -> dict[str, int]:
     return {"write_bytes": int(fields["write_bytes"]), "wchar": int(fields["wchar"])}
 
 
-def bare(data_dir: Path, partitions: list[tuple[str, str]], models: bool = True) -> None:
+def bare(data_dir: Path, partitions: list[tuple[str, str]], models: bool = True) -> dict[str, float]:
     """What one `ilms run` (or a backfill) does for these partitions, as plain calls of the project's
     functions: find, archive, parse + expectation suites + stage; one load transaction with the SQL rules
     and the verdict per partition; feedback workbook; then every model."""
@@ -42,7 +42,7 @@ def bare(data_dir: Path, partitions: list[tuple[str, str]], models: bool = True)
     from ilms_dagster.resources.storage import default_storage
     from ilms_dagster.resources.warehouse import ensure_schema, replace_partition, transaction, warehouse_path
 
-    storage = default_storage()
+    storage, started = default_storage(), time.perf_counter()
     staged = [stage(storage, r, c, archive(storage, find_submission(storage, r, c)), expectations=run_expectations)
               for r, c in partitions]  # fmt: skip
     with duckdb.connect(str(warehouse_path())) as conn:
@@ -54,8 +54,10 @@ def bare(data_dir: Path, partitions: list[tuple[str, str]], models: bool = True)
                 validation = validate_submission(conn, sub)
                 record(conn, validation)
             write_feedback(storage.feedback, validation)
+        ingested = time.perf_counter()
         if models:
             build_all(conn, discover())
+    return {"ingest_s": ingested - started, "models_s": time.perf_counter() - ingested}
 
 
 def ilms_run(round_: str, countries: list[str]) -> None:
@@ -74,10 +76,10 @@ def child(argv: list[str]) -> None:
     os.environ.update(ILMS_DATA_DIR=str(data_dir), ILMS_INBOX=str(data_dir / "inbox"),
                       ILMS_WAREHOUSE=str(data_dir / "warehouse.duckdb"),
                       DAGSTER_HOME=str(data_dir / "dagster_home"))  # fmt: skip
-    started, io = time.perf_counter(), _io()
+    started, io, timings = time.perf_counter(), _io(), {}
     if mode in ("bare", "bare-ingest"):
         partitions = [(spec.split(":")[0], c) for spec in argv[2:] for c in spec.split(":")[1].split(",")]
-        bare(data_dir, partitions, models=mode == "bare")
+        timings = bare(data_dir, partitions, models=mode == "bare")
     elif mode == "ilms-run":
         ilms_run(argv[2], argv[3:])
     else:
@@ -85,7 +87,8 @@ def child(argv: list[str]) -> None:
     usage, after = resource.getrusage(resource.RUSAGE_SELF), _io()
     print(json.dumps({"wall_s": time.perf_counter() - started, "cpu_s": usage.ru_utime + usage.ru_stime,
                       "peak_rss_mb": usage.ru_maxrss / 1024,
-                      "write_bytes": after["write_bytes"] - io["write_bytes"], "wchar": after["wchar"] - io["wchar"]}))  # fmt: skip
+                      "write_bytes": after["write_bytes"] - io["write_bytes"], "wchar": after["wchar"] - io["wchar"]}
+                     | timings))  # fmt: skip
 
 
 def measure(*args: str, env: dict | None = None) -> dict:
@@ -153,6 +156,15 @@ def ingest_events(dagster_home: Path) -> tuple[int, int, int]:
             r.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
             if e.dagster_event.asset_key.path == ["raw", "submissions"]})  # fmt: skip
     return len(runs), events, partitions
+
+
+def ingest_run_seconds(dagster_home: Path) -> float:
+    """Wall seconds the ingestion runs on the instance took, start to end (the run itself: no imports)."""
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        stats = [instance.get_run_stats(r.run_id) for r in instance.get_runs() if r.job_name == "ingest_submissions"]
+    return sum(s.end_time - s.start_time for s in stats)
 
 
 def write_section(name: str, text: str, doc: Path = PROJECT / "docs" / "performance.md") -> None:

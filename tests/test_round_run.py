@@ -1,0 +1,48 @@
+"""`ilms run`'s way through Dagster: a round in one run per contiguous range of countries, ~60 events a
+partition, and a rejected workbook named while the others of its range are still ingested."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from ilms_dagster.definitions import build_defs
+from ilms_dagster.round_run import contiguous, run_round
+from ilms_dagster.samples import ensure_samples
+
+
+def test_countries_group_into_ranges_of_neighbours_in_partition_order():
+    order = ["BRN", "KHM", "IDN", "LAO", "MYS", "MMR", "PHL", "SGP", "THA", "VNM"]
+    assert contiguous(["PHL", "VNM", "SGP", "BRN", "KHM", "PHL"], order) == [["BRN", "KHM"], ["PHL", "SGP"], ["VNM"]]
+    assert contiguous(order, order) == [order]
+
+
+def test_a_round_in_one_run_rejects_a_bad_workbook_by_name_and_ingests_the_others(project):
+    round_, countries = "2024", ["BRN", "KHM", "IDN"]
+    for path in ensure_samples(project.inbox, rounds=[round_], countries=countries):
+        if path.name.startswith("KHM"):
+            path.write_bytes(b"not a workbook")  # a focal point's broken upload
+    job = build_defs(project.resources).resolve_job_def("ingest_submissions")
+    outcomes = run_round(job, project.instance, round_, countries)
+
+    assert [(o.country, o.status) for o in outcomes] == [("BRN", "ok"), ("KHM", "rejected"), ("IDN", "ok")]
+    rejected = outcomes[1]
+    assert "KHM_ILMQ_2024.xlsx" in rejected.message and "not a readable .xlsx workbook" in rejected.message
+    assert project.query("SELECT ref_area FROM raw.submissions ORDER BY ref_area") == [("BRN",), ("IDN",)]
+
+    runs = project.instance.get_runs()  # the range BRN..IDN failed on KHM, then BRN and IDN ran alone
+    assert sorted(r.status.value for r in runs) == ["FAILURE", "SUCCESS", "SUCCESS"]
+    ok_runs = [r for r in runs if r.status == dg.DagsterRunStatus.SUCCESS]
+    assert {r.tags["dagster/asset_partition_range_start"] for r in ok_runs} == {"BRN|2024", "IDN|2024"}
+
+
+def test_a_run_over_a_range_records_at_most_80_events_a_partition(project):
+    round_, countries = "2024", ["BRN", "KHM", "IDN", "LAO"]
+    ensure_samples(project.inbox, rounds=[round_], countries=countries)
+    job = build_defs(project.resources).resolve_job_def("ingest_submissions")
+    assert {o.status for o in run_round(job, project.instance, round_, countries)} == {"ok"}
+    (run,) = project.instance.get_runs()
+    events = project.instance.all_logs(run.run_id)
+    per_partition = len(events) / len(countries)
+    assert per_partition <= 80, per_partition
+    checks = [e for e in events if e.dagster_event and e.dagster_event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION]
+    assert len(checks) == len(countries) * 25  # one per table and one per submission, for every partition
