@@ -208,3 +208,15 @@ def test_expectation_suite_flags_duplicate_keys(clean_tables):
     tables = clean_tables | {"outflow_by_destination": frame.iloc[[0, 1, 0]].reset_index(drop=True)}
     result = run_expectations(tables, ROUND)
     assert list(result.rule) == ["unique_keys", "unique_keys"] and list(result.cell) == [frame.cell[0], frame.cell[0]]
+
+
+def test_sums_tolerate_the_rounding_of_each_term_and_no_more(project):
+    """Published counts are rounded to 0.001 thousand, so each term may be off by 0.0005: SEX_T = M + F (3 terms)
+    may miss by 0.0015, TOTAL = AGR + IND + SER + X (5 terms) by 0.0025; a hair more is an error."""
+    assert findings(validate(project, {SEX["SEX_T"]: 10.0, SEX["SEX_M"]: 6.0015, SEX["SEX_F"]: 4.0})) == []
+    assert [f["rule"] for f in findings(validate(project, {SEX["SEX_T"]: 10.0, SEX["SEX_M"]: 6.002,
+                                                          SEX["SEX_F"]: 4.0}))] == ["sex_total"]  # fmt: skip
+    sectors = {ECO["AGR"]: 30, ECO["IND"]: 30, ECO["SER"]: 35, ECO["X"]: 5}
+    assert findings(validate(project, sectors | {ECO["TOTAL"]: 100.0025})) == []
+    bad = findings(validate(project, sectors | {ECO["TOTAL"]: 100.003}))
+    assert [(f["rule"], f["cell"]) for f in bad] == [("category_total", cell(ECO["TOTAL"]))]

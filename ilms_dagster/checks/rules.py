@@ -21,7 +21,6 @@ from ilms_dagster.registry import IDENTITIES, TABLES, UNITS, TableSpec
 
 _HERE = Path(__file__).parent
 _SPEC = yaml.safe_load((_HERE / "rules.yaml").read_text())
-TOLERANCE: float = _SPEC["tolerance"]
 _KEYS = "indicator, sex, classif1, classif2, time, obs_value, cell"
 
 
@@ -71,8 +70,8 @@ def _registry_relations() -> dict[str, pd.DataFrame]:
     groups = [{"rule": r.name, "group_name": name, "table_id": t, "position": i}
               for r in RULES.values() if r.kind == "same_total"
               for name, members in r.params["groups"].items() for i, t in enumerate(members)]  # fmt: skip
-    tables = [{"table_id": t.id, "additive": UNITS[t.unit].additive, "total_category": t.total_category}
-              for t in TABLES.values()]  # fmt: skip
+    tables = [{"table_id": t.id, "additive": UNITS[t.unit].additive, "total_category": t.total_category,
+               "precision": UNITS[t.unit].precision} for t in TABLES.values()]  # fmt: skip
     return {"identity_terms": pd.DataFrame(terms), "bound_pairs": pd.DataFrame(bounds),
             "total_groups": pd.DataFrame(groups), "rule_tables": pd.DataFrame(tables)}  # fmt: skip
 
@@ -95,7 +94,7 @@ def run_sql_rules(
             conn.register(name, frame)
         found = []
         for kind in SQL_KINDS:
-            params = {"tolerance": TOLERANCE} | next(r.params for r in RULES.values() if r.kind == kind)
+            params = next(r.params for r in RULES.values() if r.kind == kind)
             params = {k: v for k, v in params.items() if f"${k}" in _sql(kind)}
             found.append(conn.execute(_sql(kind), params).df())
     finally:

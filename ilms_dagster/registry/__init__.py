@@ -58,6 +58,7 @@ class Unit:
     min: float
     max: float
     strict_min: bool
+    precision: float  # figures are rounded to it: each is within precision / 2 of the true value
 
 
 UNITS: dict[str, Unit] = {name: Unit(**spec) for name, spec in _TABLES["units"].items()}

@@ -1,9 +1,10 @@
 -- One quantity, one total: the TOTAL row of every table of a group (employment by age, education, activity,
 -- ...; outflows by destination, activity, ...) for the same sex, year and migratory status, and the place-of-
 -- birth and citizenship totals of a table, are the same figure. The value most cells agree on is the
--- reference; the others are findings. Reads obs, total_groups, rule_tables; $tolerance.
+-- reference; the others are findings, beyond the rounding of two figures (one precision of their unit). Reads
+-- obs, total_groups, rule_tables.
 WITH totals AS (
-    SELECT g.rule, g.group_name, g.position, o.table_id, o.sex, o.time, o.classif2, o.obs_value, o.cell,
+    SELECT g.rule, g.group_name, g.position, o.table_id, o.sex, o.time, o.classif2, o.obs_value, o.cell, r.precision,
            CASE WHEN o.classif2 IN ('CBR_BIR_TOTAL', 'CCT_CIT_TOTAL') THEN 'TOTAL' ELSE coalesce(o.classif2, '') END AS status
     FROM obs AS o
     JOIN total_groups AS g ON g.table_id = o.table_id
@@ -28,4 +29,4 @@ SELECT t.rule, t.table_id, t.cell, 'error' AS severity,
               a.reference, a.cells) AS message
 FROM totals AS t
 JOIN agreed AS a USING (group_name, sex, time, status)
-WHERE abs(t.obs_value - a.value) > $tolerance + 1e-9
+WHERE abs(t.obs_value - a.value) > t.precision + 1e-9
