@@ -11,7 +11,7 @@ from rich.console import Console
 
 app = typer.Typer(help="Labour force survey microdata -> the ILMQ stock tables (weighted tabulation).",
                   no_args_is_help=True)  # fmt: skip
-console = Console()
+console = Console(soft_wrap=True)  # error lines name file, variable and code: never cut them
 
 
 @app.command("check")
