@@ -116,8 +116,8 @@ def person_sql(mapping: Mapping, survey: Survey, design: bool = False) -> str:
     else:
         cols["bad_hours"] = "false"
     if design:
-        cols["stratum"] = f"CAST({q(mapping.strata)} AS VARCHAR)"
-        cols["psu"] = f"CAST({q(mapping.psu)} AS VARCHAR)"
+        cols["stratum"] = q(mapping.strata)
+        cols["psu"] = q(mapping.psu)
     select = ",\n       ".join(f"{expr} AS {name}" for name, expr in cols.items())
     return f"SELECT {select}\nFROM {survey.name}\nWHERE {age_col} >= {working_age()} OR {age_col} IS NULL"
 
