@@ -117,7 +117,9 @@ def synthetic_lfs(country: str = "THA", persons: int = 100_000, seed: int = 0, s
 def mapping_spec(country: str, survey: str = "LFS", design: bool = True) -> dict:
     """The mapping file of the synthetic survey, as a dict (yaml.safe_dump it to write the file)."""
     iso = {code: iso3 for iso3, code in ISO_NUMERIC.items()}
-    countries = {"codes": iso | {999: "X"}, "other": "FOREIGN"}
+    def countries() -> dict:  # a new dict each time (no YAML anchors in the written file)
+        return {"codes": iso | {999: "X"}, "other": "FOREIGN"}
+
     isco = [[g * 1000, g * 1000 + 999, str(g)] for g in range(10)]
     spec = {
         "country": country, "survey": survey, "source": f"BA:Synthetic {survey} ({country})",
@@ -131,8 +133,8 @@ def mapping_spec(country: str, survey: str = "LFS", design: bool = True) -> dict
                                   "codes": {i + 1: s for i, s in enumerate("ABCDEFGHIJKLMNOPQRSTU")} | {99: "X"}},
             "occupation": {"variable": "isco08", "ranges": isco},
             "status_in_employment": {"variable": "icse", "codes": {i: str(i) for i in range(1, 7)}},
-            "country_of_birth": {"variable": "birth_country"} | countries,
-            "citizenship": {"variable": "citizenship"} | countries,
+            "country_of_birth": {"variable": "birth_country"} | countries(),
+            "citizenship": {"variable": "citizenship"} | countries(),
             "earnings": {"variable": "earnings"},
             "hours": {"variable": "hours"},
         },

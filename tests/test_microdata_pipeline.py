@@ -115,3 +115,11 @@ def test_cli_check_and_tabulate(tmp_path):
     result = runner.invoke(app, ["microdata", "tabulate", str(mapping), str(path), "--round", "2024", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert parse_workbook(out, "THA", "2024").tables["wap_by_age"]["obs_value"].notna().any()
+
+
+def test_the_shipped_mapping_tabulates_the_synthetic_survey_as_the_readme_says(tmp_path):
+    from ilms_dagster.microdata.files import default_mappings_dir
+
+    path = write_survey(synthetic_lfs("THA", 5_000, seed=2), tmp_path / "2024" / "THA_SYNTH_2023.dta")
+    tab = tabulate(load_mapping(default_mappings_dir() / "THA_SYNTH.yaml"), path)
+    assert tab.year == 2023 and not tab.skipped and len(tab.tables) == 14
