@@ -136,8 +136,16 @@ GROUP BY {group}"""
 
 def members_frame() -> pd.DataFrame:
     """The registry as data for the cell query: (dimension, code, leaf) for every code of every dimension."""
-    rows = [(dim.name, code, leaf) for dim in dimensions().values() for code, leaves in dim.members.items() for leaf in leaves]
-    return pd.DataFrame(rows, columns=["dimension", "code", "leaf"]).astype({"leaf": "int8"})
+    codes = code_ids()
+    rows = [(dim.name, code, codes[(dim.name, code)], leaf) for dim in dimensions().values()
+            for code, leaves in dim.members.items() for leaf in leaves]  # fmt: skip
+    return pd.DataFrame(rows, columns=["dimension", "code", "code_id", "leaf"]).astype({"leaf": "int8", "code_id": "int16"})
+
+
+def code_ids() -> dict[tuple[str, str], int]:
+    """A small integer per (dimension, registry code), for grouping large relations by cell."""
+    return {(dim.name, code): i for i, (dim, code) in
+            enumerate((d, c) for d in dimensions().values() for c in d.members)}  # fmt: skip
 
 
 def cells_sql(tables: list[StockTable], cube: str, keys: tuple[str, ...] = ()) -> str:

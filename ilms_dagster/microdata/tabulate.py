@@ -24,7 +24,6 @@ from ilms_dagster.microdata.sql import CUBE_DIMENSIONS, UNMAPPED, cells_sql, cub
 
 CELL_COLUMNS = ["table_id", "indicator", "time", "sex", "classif1", "classif2", "n_obs", "estimate", "obs_value",
                 "obs_status", "se", "cv"]  # fmt: skip
-_CONCEPT_NEEDS = {"earnings": "earnings"}
 
 
 @dataclass
