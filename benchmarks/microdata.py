@@ -185,8 +185,8 @@ resident set size of the process. Python {platform.python_version()}, DuckDB {du
 {rows}
 
 DuckDB is **{speedup:.1f}x** faster than pandas. The two give the same cells (sample counts equal: {same_n}; largest
-difference of a weighted count {rel:.3f} persons: DuckDB sums weights as integer milli-persons, exactly and in any
-row order). Seconds count from the file to every cell, after the imports (the same for both variants). `duckdb+se`
+difference of a weighted count {rel:.3f} persons: DuckDB rounds each weight to a milli-person and sums integers,
+exactly and in any row order, pandas sums the floats). Seconds count from the file to every cell, after the imports (the same for both variants). `duckdb+se`
 adds the ultimate-cluster standard errors of every cell (the persons' leaves materialised once, then PSU totals per
 table and basis).
 {END}"""
