@@ -74,6 +74,7 @@ MAPPING = {
     "country": "THA", "survey": "LFS", "source": "BA:Hand-made LFS",
     "design": {"weight": "wgt", "strata": "strat", "psu": "ea"},
     "thresholds": THRESHOLDS,
+    "secondary_suppression": False,  # primary suppression only: every cell's flag follows from its count
     "variables": {
         "sex": {"variable": "sex", "codes": {1: "M", 2: "F"}},
         "age": {"variable": "age"},
@@ -323,3 +324,23 @@ def test_identities_hold_exactly_and_output_is_byte_identical_on_synthetic_data(
     assert np.isclose(tab.cells.query("table_id == 'wap_by_age' and sex == 'SEX_T' and classif2 == 'CCT_CIT_NONCIT'"
                                       " and classif1 == 'AGE_AGGREGATE_TOTAL'").estimate.iloc[0]
                       / tab.cells.loc[0, "estimate"], 0.12 * 0.9 * 0.93 * 0.9, rtol=0.25)  # the profile's magnitude
+
+
+def test_secondary_suppression_leaves_no_identity_with_a_single_hidden_cell(tmp_path):
+    from ilms_dagster.microdata.suppression import _groups
+
+    path = write(survey_frame(), tmp_path / "THA_LFS_2023.parquet")
+    primary = tabulate(load_mapping(mapping_file(tmp_path)), path).cells
+    cells = tabulate(load_mapping(mapping_file(tmp_path, secondary_suppression=True)), path).cells
+    assert (cells.suppression == "primary").sum() == (primary.obs_status == "x").sum()
+    assert (cells.obs_status == "x").sum() == (cells.suppression != "").sum()
+    second = cells[cells.suppression == "secondary"]
+    assert len(second) > 0 and (second.n_obs >= THRESHOLDS["suppress_below"]).all() and second.obs_value.isna().all()
+    keys = list(zip(cells.table_id, cells.sex, cells.classif1, cells.classif2))
+    hidden = {k: s == "x" and n > 0 for k, s, n in zip(keys, cells.obs_status, cells.n_obs)}
+    groups = _groups(keys)
+    assert len(groups) > 500
+    assert all(sum(hidden[t] for t in terms) != 1 for terms in groups)
+    # unsuppressed cells keep their values and flags
+    kept = cells.suppression != "secondary"
+    assert cells[kept].obs_status.tolist() == primary[kept.values].obs_status.tolist()

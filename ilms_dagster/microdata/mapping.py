@@ -9,6 +9,7 @@
     design: {weight: wgt, strata: stratum, psu: ea}   # weight required; strata + psu give sampling errors
     weight_scale: 1                              # persons one unit of the weight stands for
     thresholds: {suppress_below: 3, unreliable_below: 30, max_cv: 0.3}
+    secondary_suppression: true                  # default: suppressed cells cannot be recovered from totals
     variables:
       sex: {variable: sex, codes: {1: M, 2: F}}
       age: {variable: age}
@@ -72,6 +73,7 @@ class Mapping:
     psu: str | None = None
     reference_year: int | None = None
     thresholds: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
+    secondary_suppression: bool = True
 
     @property
     def has_design(self) -> bool:
@@ -152,7 +154,7 @@ def load_mapping(path: str | Path) -> Mapping:
         raise MicrodataError(path, problems)
     return Mapping(path, country, survey, str(spec.get("source") or f"BA:{survey}"), variables, str(design["weight"]),
                    float(spec.get("weight_scale") or 1.0), design.get("strata"), design.get("psu"),
-                   spec.get("reference_year"), thresholds)  # fmt: skip
+                   spec.get("reference_year"), thresholds, bool(spec.get("secondary_suppression", True)))  # fmt: skip
 
 
 def _variable_map(concept: str, entry, country: str, problems: list[str]) -> VariableMap | None:

@@ -3,7 +3,8 @@
 `tabulate(mapping, file)` opens the file in DuckDB, checks that the mapping covers every code found (else
 MicrodataError listing the unmapped codes with their counts and labels), builds the weighted leaf cube in one
 scan, derives every cell of every stock table from it and applies the thresholds: a cell of fewer than
-`suppress_below` sample persons (but some) is suppressed ('x'), of fewer than `unreliable_below` or with a
+`suppress_below` sample persons (but some) is suppressed ('x'; then, unless the mapping says
+`secondary_suppression: false`, enough other cells that it cannot be recovered from a total, suppression.py), of fewer than `unreliable_below` or with a
 coefficient of variation above `max_cv` it gets obs_status U. Values are in thousands of persons (weights
 summed), earnings a weighted mean in local currency.
 """
@@ -20,10 +21,11 @@ from ilms_dagster.microdata import variance
 from ilms_dagster.microdata.concepts import CONCEPTS, StockTable, stock_tables, working_age
 from ilms_dagster.microdata.mapping import Mapping, MicrodataError
 from ilms_dagster.microdata.readers import Survey, open_survey
+from ilms_dagster.microdata.suppression import secondary_suppression
 from ilms_dagster.microdata.sql import CUBE_DIMENSIONS, UNMAPPED, cells_sql, cube_sql, leaf_sql, members_frame, person_sql, q
 
 CELL_COLUMNS = ["table_id", "indicator", "time", "sex", "classif1", "classif2", "n_obs", "estimate", "obs_value",
-                "obs_status", "se", "cv"]  # fmt: skip
+                "obs_status", "suppression", "se", "cv"]  # fmt: skip
 
 
 @dataclass
@@ -141,6 +143,9 @@ def tabulate(mapping: Mapping, file: str | Path, year: int | None = None, conn: 
         errors, notes = variance.standard_errors(conn, person_sql(mapping, survey, design=True), tables)
     conn.unregister("members")
     frame = _finish(cells, tables, year, mapping.thresholds, errors)
+    frame = secondary_suppression(frame) if mapping.secondary_suppression else frame.assign(
+        suppression=["primary" if s == "x" else "" for s in frame.obs_status])  # fmt: skip
+    frame = frame[CELL_COLUMNS]
     return Tabulation(mapping, file, year, frame, int(cube["n"].sum()), skipped, notes)
 
 
@@ -175,4 +180,4 @@ def _finish(cells: pd.DataFrame, tables: list[StockTable], year: int, thresholds
                 rows.append((t.id, column.indicator, year, column.sex, classif1, column.classif2, n, estimate, value,
                              status, None if std_err is None else round(std_err, 6),
                              None if cv is None else round(cv, 4)))  # fmt: skip
-    return pd.DataFrame(rows, columns=CELL_COLUMNS)
+    return pd.DataFrame(rows, columns=[c for c in CELL_COLUMNS if c != "suppression"])
