@@ -344,3 +344,13 @@ def test_secondary_suppression_leaves_no_identity_with_a_single_hidden_cell(tmp_
     # unsuppressed cells keep their values and flags
     kept = cells.suppression != "secondary"
     assert cells[kept].obs_status.tolist() == primary[kept.values].obs_status.tolist()
+
+
+def test_a_stata_file_read_in_small_chunks_gives_the_same_cells(tmp_path, monkeypatch):
+    """pyreadstat's chunks (here 5 rows: some without any missing value in a column) into one DuckDB table."""
+    from ilms_dagster.microdata import readers
+
+    monkeypatch.setattr(readers, "CHUNK_ROWS", 5)
+    chunked = tabulate(load_mapping(mapping_file(tmp_path)), write(survey_frame(), tmp_path / "THA_LFS_2023.dta")).cells
+    whole = tabulate(load_mapping(mapping_file(tmp_path)), write(survey_frame(), tmp_path / "THA_LFS_2023.parquet")).cells
+    pd.testing.assert_frame_equal(chunked, whole)

@@ -81,7 +81,9 @@ def _read_with_pyreadstat(conn, path: Path, kind: str, columns: dict[str, str], 
     first = True
     # chunks of rows, only the mapped columns: a multi-gigabyte file never sits in memory at once
     for frame, _ in pyreadstat.read_file_in_chunks(read, str(path), chunksize=CHUNK_ROWS, usecols=wanted):
-        chunk = frame[wanted]
+        # numbers as DOUBLE in every chunk: pyreadstat gives an integer variable as int64 in a chunk without
+        # missing values and as float64 in one with them, and the first chunk fixes the table's types
+        chunk = frame[wanted].astype({c: "float64" for c in wanted if frame[c].dtype.kind in "iub"})
         if first:
             conn.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM chunk")
             first = False
