@@ -186,9 +186,9 @@ resident set size of the process. Python {platform.python_version()}, DuckDB {du
 
 DuckDB is **{speedup:.1f}x** faster than pandas. The two give the same cells (sample counts equal: {same_n}; largest
 difference of a weighted count {rel:.3f} persons: DuckDB rounds each weight to a milli-person and sums integers,
-exactly and in any row order, pandas sums the floats). Seconds count from the file to every cell, after the imports (the same for both variants). `duckdb+se`
-adds the ultimate-cluster standard errors of every cell (the persons' leaves materialised once, then PSU totals per
-table and basis).
+exactly and in any row order, pandas sums the floats). Seconds count from the file to every cell, after the
+imports (the same for both variants). `duckdb+se` adds the ultimate-cluster standard errors of every cell (the
+persons' leaves materialised once, then PSU totals per table and basis).
 {END}"""
     doc = DOCS.read_text()
     DOCS.write_text(re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: text, doc, flags=re.S))

@@ -39,9 +39,12 @@ def check_command(
             failed = True
             continue
         console.print(f"{file}: ok, {int(cube['n'].sum()):,} persons aged 15+ representing "
-                      f"{int(cube['wm'].sum()) / 1e6:,.1f} thousand; every code mapped ({time.monotonic() - started:.1f}s)")  # fmt: skip
-    console.print(f"{len(tables)} stock tables can be tabulated" + ("".join(f"\n  not {t}: {why}" for t, why in skipped.items())))
-    console.print("sampling errors: " + (f"strata {spec.strata!r}, PSU {spec.psu!r}" if spec.has_design else "no design (design.strata/psu)"))
+                      f"{int(cube['wm'].sum()) / 1e6:,.1f} thousand; every code mapped "
+                      f"({time.monotonic() - started:.1f}s)")  # fmt: skip
+    console.print(f"{len(tables)} stock tables can be tabulated"
+                  + "".join(f"\n  not {t}: {why}" for t, why in skipped.items()))  # fmt: skip
+    design = f"strata {spec.strata!r}, PSU {spec.psu!r}" if spec.has_design else "no design (design.strata/psu)"
+    console.print(f"sampling errors: {design}")
     if failed:
         raise typer.Exit(1)
 

@@ -31,8 +31,9 @@ def survey_files(folder: Path, round_: str, country: str) -> list[Path]:
     """The survey files of a round and country, by name, in order of name (so of survey and year)."""
     found = [p for p in sorted((Path(folder) / str(round_)).glob(f"{country}_*")) if p.suffix.lower() in FORMATS]
     if not found:
+        formats = ",".join(s[1:] for s in FORMATS)
         raise MicrodataError(Path(folder) / str(round_), [f"no survey file for {country} round {round_}: expected "
-                                                          f"{country}_<SURVEY>_<YEAR>.{{{','.join(s[1:] for s in FORMATS)}}}"])  # fmt: skip
+                                                          f"{country}_<SURVEY>_<YEAR>.{{{formats}}}"])  # fmt: skip
     bad = [p.name for p in found if not _NAME.match(p.stem)]
     if bad:
         raise MicrodataError(Path(folder) / str(round_), [f"{name}: name it {country}_<SURVEY>_<YEAR>{Path(name).suffix}"

@@ -178,8 +178,9 @@ def _variable_map(concept: str, entry, country: str, problems: list[str]) -> Var
         text = text.upper()
         std = standard_of(concept, text, country)
         if std not in allowed:
+            iso3 = ", or an ISO3 code" if "basis" in CONCEPTS[concept] else ""
             problems.append(f"{where}.{what}: {value!r} is not a {CONCEPTS[concept]['standard']} code "
-                            f"(allowed: {', '.join(sorted(allowed))}{', or an ISO3 code' if 'basis' in CONCEPTS[concept] else ''})")  # fmt: skip
+                            f"(allowed: {', '.join(sorted(allowed))}{iso3})")  # fmt: skip
             return None
         return std
 

@@ -90,7 +90,8 @@ def _read_with_pyreadstat(conn, path: Path, kind: str, columns: dict[str, str], 
         else:
             conn.execute(f"INSERT INTO {name} SELECT * FROM chunk")
     if first:  # no rows at all
-        conn.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM (SELECT {', '.join(f'NULL AS {_quote(c)}' for c in wanted)}) WHERE false")
+        nulls = ", ".join(f"NULL AS {_quote(c)}" for c in wanted)
+        conn.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM (SELECT {nulls}) WHERE false")
     return {var: dict(meta.variable_value_labels.get(var, {})) for var in wanted if var in meta.variable_value_labels}
 
 

@@ -60,7 +60,8 @@ def leaf_sql(var: VariableMap, survey: Survey, country: str) -> str:
         (lambda std: standard_leaf(var.concept, std))  # fmt: skip
     where = f"{survey.path.name}: variable {var.variable!r} ({var.concept})"
     value = col if numeric else f"trim(CAST({col} AS VARCHAR))"
-    empty = f"{col} IS NULL" + ("" if numeric else f" OR {value} = ''") + (f" OR isnan({col})" if "FLOAT" in survey.types[var.variable].upper() or "DOUBLE" in survey.types[var.variable].upper() else "")
+    floating = any(t in survey.types[var.variable].upper() for t in ("FLOAT", "DOUBLE", "REAL"))
+    empty = f"{col} IS NULL" + ("" if numeric else f" OR {value} = ''") + (f" OR isnan({col})" if floating else "")
     by_leaf: dict[int, list[str]] = {}
     for code, std in var.codes.items():
         by_leaf.setdefault(leaf(std), []).append(_literal(code, numeric, where))

@@ -4,8 +4,8 @@
 MicrodataError listing the unmapped codes with their counts and labels), builds the weighted leaf cube in one
 scan, derives every cell of every stock table from it and applies the thresholds: a cell of fewer than
 `suppress_below` sample persons (but some) is suppressed ('x'; then, unless the mapping says
-`secondary_suppression: false`, enough other cells that it cannot be recovered from a total, suppression.py), of fewer than `unreliable_below` or with a
-coefficient of variation above `max_cv` it gets obs_status U. Values are in thousands of persons (weights
+`secondary_suppression: false`, enough other cells that it cannot be recovered from a total, suppression.py),
+of fewer than `unreliable_below` or with a coefficient of variation above `max_cv` it gets obs_status U. Values are in thousands of persons (weights
 summed), earnings a weighted mean in local currency.
 """
 
