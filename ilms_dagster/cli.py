@@ -223,5 +223,10 @@ def dev() -> None:
     os.execvp("dagster", ["dagster", "dev", "-m", "ilms_dagster.definitions"])
 
 
+from ilms_dagster.cli_microdata import app as _microdata_app  # noqa: E402
+
+app.add_typer(_microdata_app, name="microdata")
+
+
 if __name__ == "__main__":
     app()

@@ -47,9 +47,11 @@ def ensure_partitions(instance: dg.DagsterInstance, rounds: Sequence[str], count
 
 
 def backfill_asset_keys(defs: dg.Definitions) -> list[dg.AssetKey]:
-    """What "backfill past rounds" materializes: every partitioned asset (intake, ILMQ tables, raw.submissions)."""
+    """What "backfill past rounds" materializes: every partitioned asset (intake, ILMQ tables, raw.submissions)
+    but the microdata tabulation (group `microdata`, its own job: it needs survey files, not workbooks)."""
     graph = defs.resolve_asset_graph()
-    keys = [key for key in graph.materializable_asset_keys if graph.get(key).is_partitioned]
+    keys = [key for key in graph.materializable_asset_keys
+            if graph.get(key).is_partitioned and graph.get(key).group_name != "microdata"]  # fmt: skip
     return sorted(keys, key=lambda key: key.path)
 
 

@@ -40,6 +40,11 @@ class IlmsStorage(dg.ConfigurableResource):
         return Path(self.data_dir) / "feedback"
 
     @property
+    def microdata(self) -> Path:
+        """Survey files to tabulate: `<round>/<ISO3>_<SURVEY>_<YEAR>.{csv,parquet,dta,sav}` (ilms_dagster/microdata)."""
+        return Path(self.data_dir) / "microdata"
+
+    @property
     def samples(self) -> Path:
         return Path(self.data_dir) / "samples"
 
