@@ -1,7 +1,7 @@
 /*
 description: >
-  The values of staging.ilmq_loaded that feed the models: those of partitions accepted by the validation
-  checks (staging.accepted_partitions), loaded from the very submission the checks accepted. All rounds
+  The values of staging.ilmq_loaded that feed the models: those of the tables accepted by the validation
+  checks (staging.accepted_tables: no open error in the table), loaded from the very submission checked. All rounds
   (vintages) are kept. Values are as reported: counts in thousands, earnings in local currency; obs_value
   NULL with a note where the cell was '..' (not available) or 'x' (confidential). Columns as in
   staging.ilmq_loaded.
@@ -25,4 +25,4 @@ columns:
 */
 SELECT l.*
 FROM staging.ilmq_loaded AS l
-JOIN staging.accepted_partitions AS a USING (round, ref_area, submission_sha256)
+JOIN staging.accepted_tables AS a USING (round, ref_area, table_id, submission_sha256)

@@ -224,8 +224,10 @@ def dev() -> None:
 
 
 from ilms_dagster.cli_microdata import app as _microdata_app  # noqa: E402
+from ilms_dagster.cli_review import app as _review_app  # noqa: E402
 
 app.add_typer(_microdata_app, name="microdata")
+app.add_typer(_review_app, name="review")
 
 
 if __name__ == "__main__":

@@ -62,7 +62,7 @@ def test_a_blocking_error_quarantines_the_partition_until_a_corrected_submission
     errors_in = dict(project.query("SELECT table_id, count(*) FROM validation.findings WHERE severity = 'error' GROUP BY 1"))
     assert failed.metadata["errors"].value == errors_in[mistake.table] and f"| {cell} " in failed.metadata["findings"].value
     rules = failed.metadata["rules"].value  # every rule of the table, the failing ones with their counts
-    assert "| sex_total | yes | failed | 1 | 0 |" in rules and "| expectations | yes | passed | 0 | 0 |" in rules
+    assert "| sex_total | yes | failed | 1 | 0 | 0 |" in rules and "| expectations | yes | passed | 0 | 0 | 0 |" in rules
     assert rules.count("\n") - 1 == sum(rule.applies(TABLES[mistake.table]) for rule in RULES.values())
     verdict = checks[("submissions", SUBMISSION_CHECK)]
     assert (verdict.passed, verdict.severity) == (False, dg.AssetCheckSeverity.ERROR)
@@ -79,7 +79,10 @@ def test_a_blocking_error_quarantines_the_partition_until_a_corrected_submission
 
     dg.materialize(MODEL_ASSETS, resources=models)  # ... but quarantined: nothing of it reaches the models
     assert project.query("SELECT count(*) FROM staging.accepted_partitions") == [(0,)]
-    assert project.query("SELECT count(*) FROM staging.ilmq_accepted") == [(0,)]
+    blocked = sorted(errors_in)  # the tables with an error stay out; the submission's other tables feed the marts
+    assert project.query("SELECT DISTINCT table_id FROM staging.ilmq_accepted WHERE list_contains(?, table_id)",
+                         [blocked]) == []  # fmt: skip
+    assert project.query("SELECT count(DISTINCT table_id) > 0 FROM staging.ilmq_accepted") == [(True,)]
 
     values, metadata = sample_values(country, round_)  # the focal point corrects the cell and resubmits
     total = (mistake.table, mistake.year, mistake.classif1, "SEX_T", mistake.classif2)
@@ -115,3 +118,36 @@ def test_a_single_run_backfill_reports_every_check_for_every_partition_of_its_ra
     assert per_partition == {first: expected, last: expected}
     assert project.query("SELECT round, ref_area, errors FROM validation.partition_status ORDER BY round") == [
         (2023, "BRN", 0), (2024, "BRN", 0)]  # fmt: skip
+
+
+def test_a_reviewer_accepts_a_known_source_inconsistency_and_it_stays_accepted_on_reload(project):
+    from typer.testing import CliRunner
+
+    from ilms_dagster.cli import app
+
+    mistake = next(m for m in DELIBERATE_MISTAKES if m.rule == "sex_total")
+    round_, country, cell = mistake.round, mistake.country, mistake_cell(mistake)
+    models = {"warehouse": project.resources["warehouse"]}
+    assert not project.materialize(round_, country, raise_on_error=False).success
+    errors = project.query("SELECT table_id, rule, cell FROM validation.findings WHERE severity = 'error' ORDER BY ALL")
+    runner = CliRunner()
+
+    wrong = runner.invoke(app, ["review", "accept", "--round", round_, "--country", country, "--table", mistake.table,
+                                "--rule", "sex_total", "--cell", "ZZ99", "--reason", "published so"])  # fmt: skip
+    assert wrong.exit_code == 1 and "no open error of rule 'sex_total'" in wrong.output and cell in wrong.output
+    for table, rule, at in errors:  # every error of the submission: a source the statistician knows
+        done = runner.invoke(app, ["review", "accept", "--round", round_, "--country", country, "--table", table,
+                                   "--rule", rule, "--cell", at, "--reason", "as published by the source", "--by", "QA"])  # fmt: skip
+        assert done.exit_code == 0, done.output
+    assert "no open error: the partition is accepted" in done.output
+    dg.materialize(MODEL_ASSETS, resources=models)
+    assert project.query("SELECT round, ref_area FROM staging.accepted_partitions") == [(int(round_), country)]
+    assert project.query("SELECT count(*) FROM validation.reviews") == [(len(errors),)]
+
+    again = project.materialize(round_, country)  # the same workbook reloaded: the reviews still apply
+    assert again.success
+    verdict = next(e for e in again.get_asset_check_evaluations() if e.check_name == SUBMISSION_CHECK)
+    assert verdict.passed or verdict.severity == dg.AssetCheckSeverity.WARN
+    assert f"{len(errors)} error(s) accepted on review" in verdict.description
+    listed = runner.invoke(app, ["review", "list", "--round", round_, "--country", country])
+    assert "0 open error(s)" in listed.output and f"{len(errors)} review(s)" in listed.output and "QA" in listed.output

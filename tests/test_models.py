@@ -112,6 +112,29 @@ def test_only_partitions_accepted_by_the_checks_feed_the_models(wh):
     assert wh.rows("SELECT ref_area FROM marts.stocks ORDER BY 1") == [("LAO",), ("THA",)]
 
 
+def test_an_error_quarantines_the_table_it_names_not_the_partition_until_a_review_accepts_it(wh):
+    emp = [(2023, "AGE_AGGREGATE_TOTAL", "SEX_T", F, 10.0)]
+    wh.values("emp_by_age", "THA", 2024, emp)
+    wh.values("lf_by_age", "THA", 2024, [(2023, "AGE_AGGREGATE_TOTAL", "SEX_T", F, 12.0)])
+    wh.submitted("THA", 2024)
+    wh.checked("THA", 2024, errors=1)
+    wh.conn.execute("INSERT INTO validation.findings VALUES (2024, 'THA', 'THA2024', 'emp_by_age', 'emp_by_age', 'C11',"
+                    " 'validation', 'sex_total', 'error', '9.000', '10.000', 'SEX_T is not M + F', '2030-01-01')")
+    wh.build()
+    assert wh.rows("SELECT table_id FROM staging.accepted_tables") == [("lf_by_age",)]
+    assert wh.rows("SELECT DISTINCT table_id FROM staging.ilmq_accepted") == [("lf_by_age",)]
+    assert wh.rows("SELECT count(*) FROM staging.accepted_partitions") == [(0,)]
+
+    from ilms_dagster.checks.reviews import Review, accept
+
+    accepted = accept(wh.conn, Review(2024, "THA", "emp_by_age", "sex_total", "C11", "published so", "a reviewer"))
+    assert list(accepted.cell) == ["C11"]
+    wh.build()
+    assert wh.rows("SELECT table_id FROM staging.accepted_tables ORDER BY 1") == [("emp_by_age",), ("lf_by_age",)]
+    assert wh.rows("SELECT ref_area, errors FROM staging.accepted_partitions") == [("THA", 0)]
+    assert wh.rows("SELECT reason, reviewer, found FROM validation.reviews") == [("published so", "a reviewer", "10.000")]
+
+
 def test_every_vintage_is_kept_and_latest_takes_the_most_recent_round_that_reported_the_value(wh):
     total, young = "AGE_AGGREGATE_TOTAL", "AGE_AGGREGATE_Y15-24"
     wh.accepted("THA", 2023, {"emp_by_age": [(2020, total, "SEX_T", F, 90.0), (2021, total, "SEX_T", F, 100.0),

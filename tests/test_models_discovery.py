@@ -39,7 +39,8 @@ def test_every_model_is_an_asset_with_the_upstream_edges_of_the_tables_it_reads(
              "timeliness"}  # fmt: skip
     assert {k for k in deps if k.path[0] == "marts"} == {K(["marts", m]) for m in marts}
     assert deps[K(["staging", "ilmq_loaded"])] == {K(["ilmq", t]) for t in TABLES}
-    assert deps[K(["staging", "ilmq_accepted"])] == {K(["staging", "ilmq_loaded"]), K(["staging", "accepted_partitions"])}
+    assert deps[K(["staging", "ilmq_accepted"])] == {K(["staging", "ilmq_loaded"]), K(["staging", "accepted_tables"])}
+    assert deps[K(["staging", "accepted_tables"])] == {K(["staging", "ilmq_loaded"])}  # + validation.* (no assets)
     # validation.partition_status is read but is no asset; raw.submissions is the load step's asset
     assert deps[K(["staging", "accepted_partitions"])] == {K(["staging", "ilmq_loaded"]), K(["raw", "submissions"])}
     assert deps[K(["staging", "latest"])] == {K(["staging", "vintages"])}

@@ -169,19 +169,20 @@ def _check_evaluation(key: dg.AssetCheckKey, round_: str, country: str, v: Valid
     else:
         table_id = key.asset_key.path[-1]
         found, rules, what = v.findings[v.findings["table_id"] == table_id], _rules_of(TABLES[table_id]), table_id
-    errors = int((found["severity"] == "error").sum())
+    severities = Counter(found["severity"])
+    errors, warns, reviewed = severities["error"], severities["warning"], severities["reviewed"]
     return dg.AssetCheckEvaluation(
         asset_key=key.asset_key,
         check_name=key.name,
         partition=str(submission_key(round_, country)),
         blocking=True,
-        passed=found.empty,
+        passed=not errors and not warns,  # errors accepted on review do not fail the check
         severity=dg.AssetCheckSeverity.ERROR if errors else dg.AssetCheckSeverity.WARN,
-        description=f"{country} {round_}, {what}: {errors} error(s), {len(found) - errors} warning(s); "
-        f"submission {v.verdict}.",
+        description=f"{country} {round_}, {what}: {errors} error(s), {warns} warning(s)"
+        + (f", {reviewed} error(s) accepted on review" if reviewed else "") + f"; submission {v.verdict}.",
         metadata={
             "errors": errors,
-            "warnings": len(found) - errors,
+            "warnings": warns,
             "rules": dg.MetadataValue.md(_rules_table(found, rules)),
             "findings": dg.MetadataValue.md(markdown(found)),
             "feedback_report": dg.MetadataValue.path(str(report)),
@@ -192,11 +193,11 @@ def _check_evaluation(key: dg.AssetCheckKey, round_: str, country: str, v: Valid
 def _rules_table(findings: pd.DataFrame, rules: list[str]) -> str:
     """A Markdown row per rule: passed, or its errors and warnings (what a check shows in the UI)."""
     counts = Counter(zip(findings["check_name"], findings["severity"])) if len(findings) else Counter()
-    lines = ["| rule | blocking | result | errors | warnings |", "|---|---|---|---|---|"]
+    lines = ["| rule | blocking | result | errors | warnings | reviewed |", "|---|---|---|---|---|---|"]
     for name in rules:
-        errors, warns = counts[(name, "error")], counts[(name, "warning")]
-        result = "failed" if errors else "warnings" if warns else "passed"
-        lines.append(f"| {name} | {'yes' if RULES[name].blocking else 'no'} | {result} | {errors} | {warns} |")
+        errors, warns, reviewed = (counts[(name, s)] for s in ("error", "warning", "reviewed"))
+        result = "failed" if errors else "warnings" if warns else "accepted on review" if reviewed else "passed"
+        lines.append(f"| {name} | {'yes' if RULES[name].blocking else 'no'} | {result} | {errors} | {warns} | {reviewed} |")
     return "\n".join(lines)
 
 

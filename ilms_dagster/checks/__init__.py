@@ -14,6 +14,7 @@ import pandas as pd
 
 from ilms_dagster.checks.expectations import run_expectations
 from ilms_dagster.checks.findings import Validation, feedback_path, markdown, record, write_feedback
+from ilms_dagster.checks.reviews import apply_reviews
 from ilms_dagster.checks.rules import RULES, Rule, run_sql_rules
 from ilms_dagster.intake import StagedSubmission
 
@@ -26,4 +27,5 @@ def validate_submission(conn: duckdb.DuckDBPyConnection, staged: StagedSubmissio
     round_, country = int(staged.submission["round"]), staged.submission["ref_area"]
     findings = pd.concat([staged.expectation_findings(), run_sql_rules(conn, staged.parquet_by_table, round_, country)],
                          ignore_index=True)  # fmt: skip
+    findings = apply_reviews(conn, round_, country, findings)  # errors a reviewer accepted are no longer errors
     return Validation(round_, country, staged.submission, findings, datetime.now(UTC).replace(tzinfo=None))

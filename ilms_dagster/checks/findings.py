@@ -20,7 +20,7 @@ from openpyxl.styles import Font, PatternFill
 from ilms_dagster.registry import TABLES
 
 FINDING_COLUMNS = ["table_id", "cell", "check_name", "rule", "severity", "expected", "found", "message"]
-SEVERITY_ORDER = {"error": 0, "warning": 1}
+SEVERITY_ORDER = {"error": 0, "warning": 1, "reviewed": 2}  # reviewed: an error accepted by a reviewer
 _REPORT_COLUMNS = [("severity", "Severity", 10), ("table_id", "Table", 26), ("sheet", "Sheet", 26), ("cell", "Cell", 8),
                    ("rule", "Rule", 24), ("expected", "Expected", 22), ("found", "Found", 16), ("message", "Message", 100)]  # fmt: skip
 
@@ -54,10 +54,16 @@ class Validation:
         return int((self.findings["severity"] == "warning").sum())
 
     @property
+    def reviewed(self) -> int:
+        return int((self.findings["severity"] == "reviewed").sum())
+
+    @property
     def verdict(self) -> str:
         if self.errors:
             return f"blocked: {self.errors} error(s) to correct before the data can be used"
-        return "accepted" + (f", with {self.warnings} warning(s) to confirm" if self.warnings else "")
+        notes = [f"{self.warnings} warning(s) to confirm"] * bool(self.warnings)
+        notes += [f"{self.reviewed} error(s) accepted on review"] * bool(self.reviewed)
+        return "accepted" + (", with " + " and ".join(notes) if notes else "")
 
     def of(self, table_id: str, check_name: str) -> pd.DataFrame:
         f = self.findings
@@ -105,7 +111,8 @@ def write_feedback(feedback_dir: Path, v: Validation) -> Path:
     ws.column_dimensions["A"].width, ws.column_dimensions["B"].width = 30, 70
 
     ws = wb.create_sheet("Findings")
-    fill = {"error": PatternFill("solid", fgColor="F8D7DA"), "warning": PatternFill("solid", fgColor="FFF3CD")}
+    fill = {"error": PatternFill("solid", fgColor="F8D7DA"), "warning": PatternFill("solid", fgColor="FFF3CD"),
+            "reviewed": PatternFill("solid", fgColor="E2E3E5")}  # fmt: skip
     for j, (_, head, width) in enumerate(_REPORT_COLUMNS, start=1):
         ws.cell(1, j, head).font = Font(bold=True)
         ws.column_dimensions[ws.cell(1, j).column_letter].width = width

@@ -44,6 +44,11 @@ VALIDATION_DDL = [
     round INTEGER, ref_area VARCHAR, submission_sha256 VARCHAR, errors INTEGER, warnings INTEGER,
     checked_at TIMESTAMP
 )""",
+    # A finding accepted by a reviewer as a known source inconsistency (ilms_dagster/checks/reviews.py).
+    """CREATE TABLE IF NOT EXISTS validation.reviews (
+    round INTEGER NOT NULL, ref_area VARCHAR NOT NULL, table_id VARCHAR NOT NULL, rule VARCHAR NOT NULL, cell VARCHAR,
+    found VARCHAR, reason VARCHAR NOT NULL, reviewer VARCHAR NOT NULL, reviewed_at TIMESTAMP NOT NULL
+)""",
 ]
 
 
