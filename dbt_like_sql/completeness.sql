@@ -4,9 +4,10 @@ description: >
   share of the expected grid (reporting country x ILMQ table x reference year) holding at least one
   non-missing total value from an accepted submission, from marts.completeness_grid. level = 'overall' is
   the headline: every (country, table, year) asked for by the rounds considered counted once, filled if any
-  accepted round filled it. 'country', 'family' and 'table' split that same grid. 'round' and
-  'country_round' look at one round's grid (its countries x tables x its three reference years) as the
-  warehouse held it at the end of the round (filled_by_round); 'family_round' likewise per family.
+  accepted round filled it. 'country', 'family' and 'table' split that same grid. 'round', 'country_round'
+  and 'family_round' look at one round's grid (its countries x tables x its three reference years) and count
+  what that round's accepted submissions filled (filled_in_round): a round's figure does not change when
+  other rounds are loaded.
 schema: marts
 columns:
   level: overall, country, family, table, round, country_round or family_round.
@@ -37,7 +38,7 @@ round_grid AS (
         CASE WHEN grouping(ref_area) = 0 THEN 'country_round' WHEN grouping(family) = 0 THEN 'family_round'
              ELSE 'round' END AS level,
         round, ref_area, family, NULL::VARCHAR AS table_id,
-        count(*) AS expected_cells, count(*) FILTER (filled_by_round) AS filled_cells
+        count(*) AS expected_cells, count(*) FILTER (filled_in_round) AS filled_cells
     FROM marts.completeness_grid
     GROUP BY GROUPING SETS ((round), (round, ref_area), (round, family))
 )

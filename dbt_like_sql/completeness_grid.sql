@@ -1,8 +1,10 @@
 /*
 description: >
   The expected grid of the collection and whether each cell is filled: one row per round considered x
-  reporting country x ILMQ table x reference year the round asks for (R-3..R-1). The rounds considered are
-  the registry's rounds from which at least one submission was received (raw.submissions). A cell is filled
+  country of the collection (staging.reporting_countries) x ILMQ table x reference year the round asks for
+  (R-3..R-1). The rounds considered run from the first round a submission was received for (raw.submissions)
+  to the current round (the current year's, as the round partitions): a round nobody has submitted yet is
+  counted, empty. A cell is filled
   when an accepted submission has at least one non-missing value (a number, 0 included; not a '..' or 'x'
   marker) in the table's total category (its first category, e.g. AGE_AGGREGATE_TOTAL) for that country
   and year, in any sex or migratory status column. Summaries are in marts.completeness.
@@ -21,12 +23,12 @@ columns:
 WITH rounds AS (
     SELECT r.round, r.reference_year AS time
     FROM staging.registry_rounds AS r
-    WHERE r.round IN (SELECT round FROM raw.submissions)
+    WHERE r.round >= (SELECT min(round) FROM raw.submissions)
 ),
 grid AS (
     SELECT r.round, c.iso3 AS ref_area, t.table_id, t.family, r.time
     FROM rounds AS r
-    CROSS JOIN (SELECT iso3 FROM staging.registry_countries WHERE reporting) AS c
+    CROSS JOIN staging.reporting_countries AS c
     CROSS JOIN staging.registry_tables AS t
 ),
 filled AS (

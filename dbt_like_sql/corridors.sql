@@ -27,7 +27,7 @@ columns:
   vintage_round: Most recent collection round among the values used on the row.
 */
 WITH reporting AS (
-    SELECT iso3 FROM staging.registry_countries WHERE reporting
+    SELECT iso3 FROM staging.reporting_countries
 ),
 by_partner AS (
     -- SEX_T values of the by-country tables with the partner folded into the reporting countries and ROW

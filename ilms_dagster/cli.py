@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 from typing import Annotated
@@ -22,11 +23,30 @@ app = typer.Typer(help="ilms-dagster: ILMQ templates, sample submissions and the
 console = Console()
 
 
+def collection_round(value: str | None) -> str | None:
+    """A --round given on the command line: one of the collection's rounds so far (the round partitions)."""
+    from ilms_dagster.registry import open_rounds
+
+    rounds = open_rounds()
+    if value is not None and value not in rounds:
+        raise typer.BadParameter(f"{value!r} is not a collection round: the rounds are {rounds[0]}-{rounds[-1]} "
+                                 f"(a year; the current year's round is the latest)", param_hint="--round")  # fmt: skip
+    return value
+
+
+def country_code(value: str | None) -> str | None:
+    """A --country given on the command line: an ISO 3166-1 alpha-3 code (any case)."""
+    if value is not None and not re.fullmatch(r"[A-Za-z]{3}", value.strip()):
+        raise typer.BadParameter(f"{value!r} is not an ISO 3166-1 alpha-3 country code (three letters, e.g. THA)",
+                                 param_hint="--country")  # fmt: skip
+    return value.strip().upper() if value is not None else None
+
+
 @app.command()
 def template(
-    country: Annotated[str, typer.Option(help="ISO3 code of the reporting country")],
-    round_: Annotated[str, typer.Option("--round", help="Collection round (year)")],
-    out: Annotated[Path | None, typer.Option(help="Output .xlsx (default ILMQ_<round>_<country>.xlsx)")] = None,
+    country: Annotated[str, typer.Option(help="ISO3 code of the reporting country", callback=country_code)],
+    round_: Annotated[str, typer.Option("--round", help="Collection round (year)", callback=collection_round)],
+    out: Annotated[Path | None, typer.Option(help="Output .xlsx (default <country>_ILMQ_<round>.xlsx)")] = None,
     prefill: Annotated[bool, typer.Option(help="Prefill with the values the warehouse already holds")] = False,
 ) -> None:
     """Write the ILMQ workbook template for a country and round."""
@@ -59,10 +79,12 @@ def samples(
 
 @app.command()
 def run(
-    round_: Annotated[str | None, typer.Option("--round", help="Collection round (default: the newest round "
-                                               "with a workbook in the inbox, else the latest sample round)")] = None,
+    round_: Annotated[str | None, typer.Option("--round", callback=collection_round,
+                                               help="Collection round (default: the newest round with a workbook "
+                                                    "in the inbox, else the latest sample round)")] = None,
     country: Annotated[list[str] | None, typer.Option(help="Countries (default: the reporting countries and any "
-                                                      "other country with a workbook for the round in the inbox)")] = None,
+                                                      "other country with a workbook for the round in the inbox)",
+                                                      callback=lambda v: [country_code(c) for c in v] if v else v)] = None,
 ) -> None:
     """Run the main job: ingest one round for every country into the warehouse, then print a summary."""
     import dagster as dg
@@ -120,7 +142,7 @@ def run(
             failed.append(("models", failure_message(result)))
     for code, message in failed:
         console.print(f"[red]{code} {round_}:[/] {message}")
-    summary()
+    _print_summary(round_)
     if failed:
         raise typer.Exit(1)
 
@@ -150,7 +172,12 @@ def _progress() -> Progress:
 
 @app.command()
 def summary() -> None:
-    """Print what the warehouse holds: values per ILMQ table and country (latest round loaded)."""
+    """Print what the warehouse holds: values per ILMQ table and country (every round loaded), the
+    partitions accepted and the completeness of the latest round received and overall."""
+    _print_summary(None)
+
+
+def _print_summary(round_: str | None) -> None:
     from ilms_dagster.resources.warehouse import connect_read_only, warehouse_path
 
     if not warehouse_path().exists():
@@ -162,7 +189,7 @@ def summary() -> None:
             f"SELECT tbl, ref_area, count(*) AS n FROM ({union}) GROUP BY ALL ORDER BY tbl, ref_area"
         ).fetchall()
         submissions = conn.execute("SELECT count(*), count(DISTINCT ref_area), max(round) FROM raw.submissions").fetchone()
-        indicators = _indicators_summary(conn)
+        indicators = _indicators_summary(conn, round_)
     countries = sorted({r[1] for r in rows})
     counts = {(t, c): n for t, c, n in rows}
     table = Table(title=f"Warehouse {warehouse_path()}: values per ILMQ table and country")
@@ -180,8 +207,9 @@ def summary() -> None:
         console.print(indicators)
 
 
-def _indicators_summary(conn) -> str:
-    """One line on the models: partitions accepted by the checks and the headline completeness."""
+def _indicators_summary(conn, round_: str | None = None) -> str:
+    """One line on the models: partitions accepted by the checks, the completeness of the round (what its
+    submissions filled) and overall (every round considered)."""
     built = conn.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'marts'"
                          " AND table_name = 'completeness'").fetchone()[0]  # fmt: skip
     headline = built and conn.execute(
@@ -191,12 +219,18 @@ def _indicators_summary(conn) -> str:
     if not headline:
         return ""
     filled, expected, pct = headline
+    rounds = conn.execute("SELECT min(round), max(round) FROM marts.completeness WHERE level = 'round'").fetchone()
+    of_round = conn.execute("SELECT round, filled_cells, expected_cells, completeness_pct FROM marts.completeness"
+                            " WHERE level = 'round' AND round = coalesce(?, (SELECT max(round) FROM raw.submissions))",
+                            [int(round_) if round_ else None]).fetchone()  # fmt: skip
     accepted, partitions = conn.execute(
         "SELECT (SELECT count(*) FROM staging.accepted_partitions),"
         " (SELECT count(*) FROM (SELECT DISTINCT round, ref_area FROM raw.submissions))"
     ).fetchone()
     line = (f"Indicators (marts.*, see docs/data_dictionary.md): {accepted} of {partitions} partitions accepted by "
-            f"the checks; completeness {pct:.1f}% ({filled} of {expected} country x table x year cells filled).")  # fmt: skip
+            f"the checks; completeness of round {of_round[0]} {of_round[3]:.1f}% ({of_round[1]} of {of_round[2]} "
+            f"country x table x year cells filled by its submissions); overall, rounds {rounds[0]}-{rounds[1]}, "
+            f"{pct:.1f}% ({filled} of {expected}).")  # fmt: skip
     if accepted < partitions:
         line += " Partitions without a passing check (validation.partition_status) are quarantined from the marts."
     return line

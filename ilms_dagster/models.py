@@ -38,7 +38,7 @@ from ilms_dagster.registry import (
     CLASSIFICATIONS,
     COUNTRY_NAMES,
     REPORTING_COUNTRIES,
-    ROUNDS,
+    open_rounds,
     TABLES,
     deadline,
     reference_years,
@@ -116,7 +116,7 @@ def _category_rows() -> list[tuple]:
 
 
 def _round_rows() -> list[tuple]:
-    return [(int(r), year, deadline(r)) for r in ROUNDS for year in reference_years(r)]
+    return [(int(r), year, deadline(r)) for r in open_rounds() for year in reference_years(r)]
 
 
 def _country_rows() -> list[tuple]:
@@ -157,7 +157,8 @@ REGISTRY_TABLES: dict[str, RegistryTable] = {
         ),
         RegistryTable(
             "registry_rounds",
-            "Collection rounds, the reference years each asks for (R-3..R-1) and its submission deadline.",
+            "Collection rounds so far (the first round to the current year's, as the round partitions), the "
+            "reference years each asks for (R-3..R-1) and its submission deadline.",
             {
                 "round": ("INTEGER", "Collection round (year)."),
                 "reference_year": ("INTEGER", "A reference year the round's questionnaire asks for."),

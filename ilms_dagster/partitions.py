@@ -16,10 +16,10 @@ from collections.abc import Iterable
 
 import dagster as dg
 
-from ilms_dagster.registry import REPORTING_COUNTRIES
+from ilms_dagster.registry import FIRST_ROUND, REPORTING_COUNTRIES
 
 TIMEZONE = "UTC"
-FIRST_ROUND = "2015"
+
 COUNTRY = "country"
 
 round_partitions = dg.TimeWindowPartitionsDefinition(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
+import pytest
 from typer.testing import CliRunner
 
 from ilms_dagster.cli import app
@@ -70,3 +72,26 @@ def test_run_reports_a_partition_blocked_by_validation_with_its_feedback(project
     assert "PHL 2020: blocked by validation" in text and "outflow_by_destination: sex_total (1 error(s))" in text
     (report,) = (project.root / "feedback" / "2020").glob("PHL_feedback_*.xlsx")
     assert str(report) in result.output.replace("\n", "")
+
+
+@pytest.mark.parametrize("command", [["template", "--country", "THA"], ["run"]])
+@pytest.mark.parametrize("round_", ["2011", "2031", "26"])
+def test_a_round_outside_the_collection_is_a_clear_error_not_a_traceback(project, command, round_):
+    from ilms_dagster.registry import open_rounds
+
+    result = runner.invoke(app, [*command, "--round", round_])
+    assert result.exit_code == 2
+    text = unboxed(result.output)
+    assert f"'{round_}' is not a collection round: the rounds are {open_rounds()[0]}-{open_rounds()[-1]}" in text
+    assert "Traceback" not in result.output and not project.warehouse_path.exists()
+
+
+@pytest.mark.parametrize("code", ["XYZ1", "TH", "T-A"])
+def test_a_country_that_is_no_iso3_code_is_a_clear_error(project, code):
+    result = runner.invoke(app, ["template", "--country", code, "--round", "2024"])
+    assert result.exit_code == 2 and "is not an ISO 3166-1 alpha-3 country code" in unboxed(result.output)
+
+
+def unboxed(output: str) -> str:
+    """The words of a CLI error, without the frame typer draws around it."""
+    return " ".join(re.sub(r"[│╭╮╰╯─]", " ", output).split())

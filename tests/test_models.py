@@ -13,7 +13,7 @@ import duckdb
 import pytest
 
 from ilms_dagster.models import build_all, discover
-from ilms_dagster.registry import REPORTING_COUNTRIES, TABLES
+from ilms_dagster.registry import REPORTING_COUNTRIES, TABLES, open_rounds, reference_years
 from ilms_dagster.resources.warehouse import ensure_schema
 
 # The quarantine contract, typed out by hand: the checks own this table.
@@ -301,8 +301,10 @@ def test_corridors_combine_origin_and_destination_reports_with_the_mirror_discre
 
 def test_completeness_by_country_table_family_round_and_overall(wh):
     total = "AGE_AGGREGATE_TOTAL"
-    # Round 2023 asks for 2020-2022, round 2024 for 2021-2023: the overall grid is 10 countries x 24 tables x
-    # 4 years = 960 cells, each round's grid 10 x 24 x 3 = 720.
+    # Round 2023 asks for 2020-2022, round 2024 for 2021-2023, ... up to the current round: the overall grid is
+    # 10 countries x 24 tables x the years of rounds 2023..current; each round's grid is 10 x 24 x 3 = 720.
+    rounds = [r for r in open_rounds() if r >= "2023"]
+    years = len({y for r in rounds for y in reference_years(r)})
     wh.accepted("THA", 2023, {"emp_by_age": [(2020, total, "SEX_T", F, 1.0), (2021, total, "SEX_M", N, 2.0)]})
     wh.accepted("THA", 2024, {
         "emp_by_age": [(2021, total, "SEX_T", F, 1.5), (2022, total, "SEX_T", F, 1.0), (2023, total, "SEX_T", T, 1.0)],
@@ -322,22 +324,25 @@ def test_completeness_by_country_table_family_round_and_overall(wh):
                        list(where.values()))  # fmt: skip
 
     # Filled (country, table, year): THA emp_by_age 2020, 2021, 2022, 2023; THA unemp_by_age 2023; KHM outflow 2022.
-    assert pct("overall") == [(6, 960, pytest.approx(0.625))]  # 6 / 960
-    assert pct("country", ref_area="THA") == [(5, 96, pytest.approx(5.208333))]  # 5 / (24 tables x 4 years)
-    assert pct("country", ref_area="KHM") == [(1, 96, pytest.approx(1.041667))]
-    assert pct("country", ref_area="BRN") == [(0, 96, 0.0)]  # never submitted: still expected
-    assert pct("table", table_id="emp_by_age") == [(4, 40, pytest.approx(10.0))]  # 4 / (10 countries x 4 years)
-    assert pct("table", table_id="lf_by_age") == [(0, 40, 0.0)]
+    grid = 10 * 24 * years
+    assert pct("overall") == [(6, grid, pytest.approx(600 / grid))]
+    assert pct("country", ref_area="THA") == [(5, 24 * years, pytest.approx(500 / (24 * years)))]
+    assert pct("country", ref_area="KHM") == [(1, 24 * years, pytest.approx(100 / (24 * years)))]
+    assert pct("country", ref_area="BRN") == [(0, 24 * years, 0.0)]  # never submitted: still expected
+    assert pct("table", table_id="emp_by_age") == [(4, 10 * years, pytest.approx(400 / (10 * years)))]
+    assert pct("table", table_id="lf_by_age") == [(0, 10 * years, 0.0)]
     stock_tables = sum(t.family == "stock" for t in TABLES.values())
-    assert pct("family", family="stock") == [(5, stock_tables * 40, pytest.approx(500 / (stock_tables * 40)))]
-    assert pct("family", family="outflow") == [(1, 160, pytest.approx(0.625))]  # 4 outflow tables x 40
+    assert pct("family", family="stock") == [(5, stock_tables * 10 * years, pytest.approx(500 / (stock_tables * 10 * years)))]
+    assert pct("family", family="outflow") == [(1, 40 * years, pytest.approx(100 / (40 * years)))]  # 4 outflow tables
+    # A round counts what its own accepted submissions filled, so it does not drift as other rounds load.
     # Round 2023 (years 2020-2022): THA emp 2020, 2021 and KHM outflow 2022 -> 3 / 720.
     assert pct("round", round=2023) == [(3, 720, pytest.approx(0.416667))]
-    # Round 2024 (2021-2023), as held at its end: THA emp 2021-2023, unemp 2023, KHM outflow 2022 (from 2023) -> 5/720.
-    assert pct("round", round=2024) == [(5, 720, pytest.approx(0.694444))]
+    # Round 2024 (2021-2023): THA emp 2021-2023 and unemp 2023; KHM's 2024 submission is quarantined -> 4 / 720.
+    assert pct("round", round=2024) == [(4, 720, pytest.approx(0.555556))]
     assert pct("country_round", round=2024, ref_area="THA") == [(4, 72, pytest.approx(5.555556))]
-    assert pct("country_round", round=2024, ref_area="KHM") == [(1, 72, pytest.approx(1.388889))]
-    assert wh.rows("SELECT count(*) FROM marts.completeness_grid") == [(1440,)]
+    assert pct("country_round", round=2024, ref_area="KHM") == [(0, 72, 0.0)]
+    assert pct("round", round=int(rounds[-1])) == [(0, 720, 0.0)]  # the current round: nothing received yet
+    assert wh.rows("SELECT count(*) FROM marts.completeness_grid") == [(720 * len(rounds),)]
     assert wh.rows("SELECT submitted, accepted, filled_in_round, filled_by_round FROM marts.completeness_grid"
                    " WHERE (round, ref_area, table_id, time) = (2024, 'KHM', 'outflow_by_destination', 2022)") == [
         (True, False, False, True)]  # fmt: skip
@@ -347,17 +352,26 @@ def test_completeness_by_country_table_family_round_and_overall(wh):
 
 
 def test_timeliness_against_the_round_deadline(wh):
-    wh.accepted("THA", 2024, {}, on=date(2024, 9, 21))
+    # lateness is on the day received; the date typed on the Metadata sheet is shown beside it
+    wh.accepted("THA", 2024, {}, on=date(2024, 9, 1), received=datetime(2024, 9, 21, 8))
     wh.submitted("KHM", 2024, sha="k1", received=datetime(2024, 10, 15, 10, 30))  # no date on the Metadata sheet
-    wh.submitted("KHM", 2024, sha="k2", on=date(2024, 11, 1))  # a resubmission
+    wh.submitted("KHM", 2024, sha="k2", on=date(2024, 9, 29), received=datetime(2024, 11, 2))  # a resubmission
     wh.checked("KHM", 2024, sha="k2", errors=1)
+    wh.submitted("NPL", 2024, received=datetime(2024, 9, 2))  # a country beyond the registry's ten
     wh.build()
 
     rows = {r[0]: r[1:] for r in wh.rows(
-        "SELECT ref_area, deadline, first_submission_date, last_submission_date, submissions, days_late, status,"
-        " accepted FROM marts.timeliness WHERE round = 2024")}  # fmt: skip
+        "SELECT ref_area, deadline, first_submission_date, last_submission_date, declared_submission_date,"
+        " submissions, days_late, status, accepted FROM marts.timeliness WHERE round = 2024")}  # fmt: skip
     deadline = date(2024, 9, 30)
-    assert rows["THA"] == (deadline, date(2024, 9, 21), date(2024, 9, 21), 1, -9, "on time", True)  # 9 days early
-    assert rows["KHM"] == (deadline, date(2024, 10, 15), date(2024, 11, 1), 2, 15, "late", False)  # Oct 15 - Sep 30
-    assert rows["BRN"] == (deadline, None, None, 0, None, "not submitted", False)
-    assert len(rows) == len(REPORTING_COUNTRIES)
+    assert rows["THA"] == (deadline, date(2024, 9, 21), date(2024, 9, 21), date(2024, 9, 1), 1, -9, "on time", True)
+    assert rows["KHM"] == (deadline, date(2024, 10, 15), date(2024, 11, 2), None, 2, 15, "late", False)  # Oct 15 - Sep 30
+    overdue = (date.today() - deadline).days  # nothing received: the days since the deadline
+    assert rows["BRN"] == (deadline, None, None, None, 0, overdue, "not submitted", False)
+    assert rows["NPL"][5:7] == (-28, "on time")
+    assert len(rows) == len(REPORTING_COUNTRIES) + 1
+    # every round up to the current one is tracked: a round whose deadline has passed with nothing received is
+    # overdue for every country, an open one not yet due
+    current = open_rounds()[-1]
+    statuses = {r[0] for r in wh.rows(f"SELECT DISTINCT status FROM marts.timeliness WHERE round = {current}")}
+    assert statuses == ({"not submitted"} if date.today() > date(int(current), 9, 30) else {"not yet due"})

@@ -20,7 +20,7 @@ from ilms_dagster.checks import record, run_expectations, validate_submission
 from ilms_dagster.cli import app
 from ilms_dagster.intake import archive, find_submission, stage
 from ilms_dagster.models import discover
-from ilms_dagster.registry import REPORTING_COUNTRIES, ROUNDS
+from ilms_dagster.registry import REPORTING_COUNTRIES, ROUNDS, TABLES, open_rounds, reference_years
 from ilms_dagster.resources import IlmsStorage
 from ilms_dagster.resources.warehouse import ensure_schema, replace_partition, transaction
 from ilms_dagster.samples import DELIBERATE_MISTAKES
@@ -55,18 +55,19 @@ def _query(path: Path, sql: str) -> list[tuple]:
 
 
 def completeness_figures(path: Path) -> str:
-    """The completeness table the README shows: per country, then the headline."""
-    rows = _query(path, "SELECT coalesce(ref_area, 'overall'), filled_cells, expected_cells, completeness_pct"
-                        " FROM marts.completeness WHERE level IN ('country', 'overall')"
-                        " ORDER BY level = 'overall', ref_area")  # fmt: skip
+    """The completeness table the README shows: the round's, per country, then the round's headline."""
+    round_ = int(ROUNDS[-1])
+    rows = _query(path, "SELECT coalesce(ref_area, 'round'), filled_cells, expected_cells, completeness_pct"
+                        f" FROM marts.completeness WHERE level IN ('country_round', 'round') AND round = {round_}"
+                        " ORDER BY level = 'round', ref_area")  # fmt: skip
     lines = ["| country | filled / expected cells | completeness |", "|---|---:|---:|"]
     for country, filled, expected, pct in rows:
-        if country == "overall":
-            lines.append(f"| **all ten (headline)** | **{filled} / {expected}** | **{pct:.1f}%** |")
+        if country == "round":
+            lines.append(f"| **all ten (round {round_})** | **{filled} / {expected}** | **{pct:.1f}%** |")
         else:
             lines.append(f"| {country} | {filled} / {expected} | {pct:.1f}% |")
-    families = _query(path, "SELECT family, completeness_pct FROM marts.completeness WHERE level = 'family'"
-                            " ORDER BY family")  # fmt: skip
+    families = _query(path, "SELECT family, completeness_pct FROM marts.completeness WHERE level = 'family_round'"
+                            f" AND round = {round_} ORDER BY family")  # fmt: skip
     lines += ["", "By family: " + ", ".join(f"{f} {p:.1f}%" for f, p in families) + "."]
     return "\n".join(lines)
 
@@ -94,11 +95,17 @@ def test_every_model_asset_materializes_with_its_documented_column_schema(sample
 
 def test_completeness_reports_every_country_and_the_headline_and_the_readme_shows_them(samples):
     path, _ = samples
-    rows = _query(path, "SELECT ref_area, expected_cells FROM marts.completeness WHERE level = 'country' ORDER BY 1")
-    # one round considered: 24 tables x its 3 reference years per country
-    assert rows == [(c, 72) for c in sorted(REPORTING_COUNTRIES)]
-    (headline,) = _query(path, "SELECT filled_cells, expected_cells FROM marts.completeness WHERE level = 'overall'")
+    rows = _query(path, "SELECT ref_area, expected_cells FROM marts.completeness WHERE level = 'country_round'"
+                        f" AND round = {ROUNDS[-1]} ORDER BY 1")  # fmt: skip
+    assert rows == [(c, 72) for c in sorted(REPORTING_COUNTRIES)]  # a round's grid: 24 tables x its 3 years
+    (headline,) = _query(path, f"SELECT filled_cells, expected_cells FROM marts.completeness WHERE level = 'round'"
+                               f" AND round = {ROUNDS[-1]}")  # fmt: skip
     assert headline[1] == 720 and 0 < headline[0] < 720
+    # overall: every round from the first received to the current one, the later ones still empty
+    rounds = [r for r in open_rounds() if r >= ROUNDS[-1]]
+    years = {y for r in rounds for y in reference_years(r)}
+    (overall,) = _query(path, "SELECT filled_cells, expected_cells FROM marts.completeness WHERE level = 'overall'")
+    assert overall == (headline[0], len(REPORTING_COUNTRIES) * len(TABLES) * len(years))
     figures = completeness_figures(path)
     assert figures in README.read_text(), f"update the README's completeness figures to:\n{figures}"
 
@@ -121,7 +128,8 @@ def test_sample_indicators_are_consistent(samples):
     # the corridor matrix has both reports for some pair of reporting countries
     assert _query(path, "SELECT count(*) > 0 FROM marts.corridors WHERE mirror_discrepancy_thousands IS NOT NULL"
                         " AND 'ROW' NOT IN (origin, destination)") == [(True,)]  # fmt: skip
-    assert _query(path, "SELECT count(*) FROM marts.timeliness") == [(len(REPORTING_COUNTRIES),)]
+    rounds = [r for r in open_rounds() if r >= ROUNDS[-1]]  # the round loaded to the current one
+    assert _query(path, "SELECT count(*) FROM marts.timeliness") == [(len(REPORTING_COUNTRIES) * len(rounds),)]
 
 
 def test_summary_prints_the_headline_completeness(samples, monkeypatch):
@@ -129,5 +137,8 @@ def test_summary_prints_the_headline_completeness(samples, monkeypatch):
     monkeypatch.setenv("ILMS_WAREHOUSE", str(path))
     result = CliRunner().invoke(app, ["summary"])
     assert result.exit_code == 0, result.output
-    (pct,) = _query(path, "SELECT completeness_pct FROM marts.completeness WHERE level = 'overall'")[0]
-    assert f"10 of 10 partitions accepted by the checks; completeness {pct:.1f}%" in " ".join(result.output.split())
+    (pct,) = _query(path, f"SELECT completeness_pct FROM marts.completeness WHERE level = 'round' AND round = {ROUNDS[-1]}")[0]
+    (overall,) = _query(path, "SELECT completeness_pct FROM marts.completeness WHERE level = 'overall'")[0]
+    text = " ".join(result.output.split())
+    assert f"10 of 10 partitions accepted by the checks; completeness of round {ROUNDS[-1]} {pct:.1f}%" in text
+    assert f"overall, rounds {ROUNDS[-1]}-{open_rounds()[-1]}, {overall:.1f}%" in text

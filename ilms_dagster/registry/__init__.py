@@ -6,7 +6,7 @@ Everything table-specific (assets, template sheets, parser, checks) is generated
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from functools import cached_property
 from pathlib import Path
 
@@ -18,7 +18,16 @@ _TABLES = yaml.safe_load((_HERE / "tables.yaml").read_text())
 
 FAMILIES = ("stock", "inflow", "outflow", "return", "abroad")
 TEMPLATE_VERSION: str = _TABLES["template_version"]
+# The bundled sample submissions cover ROUNDS; the collection's rounds run from FIRST_ROUND to the current year
+# (open_rounds: what the round partitions hold).
 ROUNDS: list[str] = [str(r) for r in range(_TABLES["rounds"]["first"], _TABLES["rounds"]["last"] + 1)]
+FIRST_ROUND: str = str(_TABLES["rounds"]["first"])
+
+
+def open_rounds(today: date | None = None) -> list[str]:
+    """Every collection round so far: the first round to the current year's (which exists from 1 January)."""
+    today = today or datetime.now(UTC).date()
+    return [str(r) for r in range(int(FIRST_ROUND), today.year + 1)]
 REPORTING_COUNTRIES: list[str] = list(_CODES["reporting_countries"])
 COUNTRY_NAMES: dict[str, str] = dict(_CODES["countries"])
 SEX: dict[str, str] = dict(_CODES["sex"])
