@@ -131,14 +131,16 @@ def main() -> None:
         root = Path(tmp) / "bare"
         shutil.copytree(Path(tmp) / "samples", root / "inbox")
         bare = measure("bare-ingest", str(root), *[f"{r}:{','.join(REPORTING_COUNTRIES)}" for r in rounds])
-        ingested = ("raw", "ilmq", "validation")
+        # raw and ilmq must be equal; validation findings may not be: the revision rule compares a round with
+        # the earlier rounds already loaded, and a backfill loads rounds in another order than the bare path
+        ingested = ("raw", "ilmq")
         same = [digest(Path(tmp) / f"{p.replace(':', '_')}-{e}" / "warehouse.duckdb", ingested)
                 == digest(root / "warehouse.duckdb", ingested) for p in args.policy or ["defined"]
                 for e in args.executor or ["defined"]]  # fmt: skip
     lines = [f"Backfill of {len(rounds)} rounds x {len(REPORTING_COUNTRIES)} countries through `dagster dev`'s GraphQL "
              f"API against the bare path on the same {len(rounds) * len(REPORTING_COUNTRIES)} partitions (one process, "
              f"{bare['process_wall_s']:.0f} s wall, {bare['cpu_s']:.0f} s CPU):", "",
-             "| policy | executor | runs | wall | per partition | landed in DuckDB | lock errors | same tables as bare "
+             "| policy | executor | runs | wall | per partition | landed in DuckDB | lock errors | raw + ilmq as bare "
              "| wall / bare |", "|---|---|---:|---:|---:|---:|---:|---|---:|"]  # fmt: skip
     for r, equal in zip(results, same, strict=True):
         lines.append(f"| {r['policy']} | {r['executor']} | {r['runs']} | {r['wall']:.0f} s | "

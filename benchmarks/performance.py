@@ -24,7 +24,9 @@ HERE = Path(__file__).resolve().parent
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
-    quick = parser.parse_args().quick
+    parser.add_argument("--only", nargs="+", help="run only these scripts (e.g. scale.py backfill.py)")
+    args = parser.parse_args()
+    quick = args.quick
     runs = [
         ["overhead.py", "--repeat", "1" if quick else "2"],
         ["reader.py"],
@@ -33,7 +35,7 @@ def main() -> None:
          "--rounds", "2023-2024" if quick else "2015-2024"],
     ]  # fmt: skip
     load_before, started = os.getloadavg()[0], time.monotonic()
-    for script, *args in runs:
+    for script, *args in [r for r in runs if not args.only or r[0] in args.only]:
         print(f"\n=== {script} {' '.join(args)}", flush=True)
         subprocess.run([sys.executable, str(HERE / script), *args], check=True)
     write_section("machine", (
