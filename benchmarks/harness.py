@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[1]
+README = PROJECT / "README.md"
 TIME_COLUMNS = ("loaded_at", "checked_at", "received_at", "archive_path", "built_at")
 
 
@@ -99,8 +100,8 @@ def measure(*args: str, env: dict | None = None) -> dict:
                           env=os.environ | (env or {}))  # fmt: skip
     if done.returncode:
         raise RuntimeError(f"harness {args[:2]} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-    report = json.loads(done.stdout.strip().splitlines()[-1])
-    return report | {"process_wall_s": time.perf_counter() - started}
+    *output, last = done.stdout.strip().splitlines()
+    return json.loads(last) | {"process_wall_s": time.perf_counter() - started, "output": output}
 
 
 def digest(warehouse: Path, schemas: tuple[str, ...] = ("raw", "ilmq", "validation", "staging", "marts")) -> dict:

@@ -13,11 +13,15 @@ Usage: uv run python benchmarks/ingest.py [--round 2024]
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import duckdb
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import README, write_section  # noqa: E402
 
 from ilms_dagster.checks import record, run_expectations, validate_submission
 from ilms_dagster.intake import StagedSubmission, archive, stage
@@ -72,15 +76,17 @@ def main() -> None:
             values = sum(conn.execute(f"SELECT count(*) FROM ilmq.{t}").fetchone()[0] for t in TABLES)
 
     n = len(files)
-    print(f"round {round_}: {n} submissions, {len(TABLES)} tables, {values} values")
-    print(f"A parse once per partition + stage : {once:7.2f} s  ({once / n:.3f} s/partition)")
-    print(f"B load the workbook once per table : {per_table:7.2f} s  ({per_table / n:.3f} s/partition)")
-    print(f"V expectation suites, DuckDB engine: {suites:7.2f} s  ({suites / n:.3f} s/partition)")
-    print(f"V' the same suites, GX engine      : {suites_gx:7.2f} s  ({suites_gx / n:.3f} s/partition)")
-    print(f"C locked load + SQL rules + verdict: {load:7.2f} s  ({load / n:.3f} s/partition)")
+    lines = [f"round {round_}: {n} submissions, {len(TABLES)} tables, {values} values"]
+    lines += [f"A parse once per partition + stage : {once:7.2f} s  ({once / n:.3f} s/partition)",
+              f"B load the workbook once per table : {per_table:7.2f} s  ({per_table / n:.3f} s/partition)",
+              f"V expectation suites, DuckDB engine: {suites:7.2f} s  ({suites / n:.3f} s/partition)",
+              f"V' the same suites, GX engine      : {suites_gx:7.2f} s  ({suites_gx / n:.3f} s/partition)",
+              f"C locked load + SQL rules + verdict: {load:7.2f} s  ({load / n:.3f} s/partition)"]
     total = once + suites + load
-    print(f"B/A = {per_table / once:.1f}x slower; V'/V = {suites_gx / suites:.0f}x; the lock is held for "
-          f"{load / total:.0%} of the ingest time")
+    lines.append(f"B/A = {per_table / once:.1f}x slower; V'/V = {suites_gx / suites:.0f}x; the lock is held for "
+                 f"{load / total:.0%} of the ingest time")
+    print("\n".join(lines))
+    write_section("ingest", "```\n" + "\n".join(lines) + "\n```", doc=README)
 
 
 if __name__ == "__main__":

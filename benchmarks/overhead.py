@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import digest, fresh, ingest_events, measure, prepare_samples, write_section  # noqa: E402
+from harness import README, digest, fresh, ingest_events, measure, prepare_samples, write_section  # noqa: E402
 
 from ilms_dagster.registry import REPORTING_COUNTRIES, ROUNDS  # noqa: E402
 
@@ -61,6 +61,19 @@ def main() -> None:
     text = "\n".join(lines)
     print(text)
     write_section("overhead", text)
+    write_section("overhead", text, doc=README)
+    write_section("main-output", "```\n" + abridged(reports["ilms-run"][0]["output"]) + "\n```", doc=README)
+
+
+def abridged(output: list[str]) -> str:
+    """`ilms run`'s report without its warehouse table: the first and last partitions' lines, the timings and
+    the closing summary."""
+    lines = [line.rstrip() for line in output if line.strip()]
+    status = [i for i, line in enumerate(lines) if line.startswith("  ") and ": " in line and line.split()[0].isupper()]
+    keep = lines[status[0]:status[0] + 2] + ["  ..."] + lines[status[-1] - 1:status[-1] + 1] if len(status) > 4 else []
+    timings = [line for line in lines if "partitions in" in line or line.startswith("  models")]
+    closing = lines[next(i for i, line in enumerate(lines) if " submissions from " in line):]
+    return "\n".join(keep + timings + closing)
 
 
 if __name__ == "__main__":
