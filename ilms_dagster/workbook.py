@@ -25,7 +25,9 @@ from openpyxl.styles import Alignment, Font, PatternFill, Protection
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
+from ilms_dagster.guards import FileRejected, inspect_workbook, quoted
 from ilms_dagster.reader import UnreadableWorkbook, as_date_text, plain, read_grids
+from ilms_dagster.structure import outside_grid, sheet_problems
 from ilms_dagster.registry import COUNTRY_NAMES, FAMILIES, TABLES, TEMPLATE_VERSION, UNITS, TableSpec, reference_years
 
 METADATA_SHEET = "Metadata"
@@ -46,6 +48,7 @@ METADATA_FIELDS: list[tuple[str, str]] = [
     ("submission_date", "Submission date (YYYY-MM-DD)"),
 ]
 METADATA_FIRST_ROW = 4
+_METADATA_CELLS = frozenset({(1, 1), (2, 1)} | {(METADATA_FIRST_ROW + i, c) for i in range(len(METADATA_FIELDS)) for c in (1, 2, 3)})
 TIDY_COLUMNS = [
     "ref_area", "round", "indicator", "source", "sex", "classif1", "classif2",
     "time", "obs_value", "obs_status", "note", "cell", "submission_sha256",
@@ -69,11 +72,18 @@ class SubmissionError(ValueError):
     def __init__(self, file: str | Path, problems: list[tuple[str, str, str]]):
         self.file = str(file)
         self.problems = problems  # (sheet, cell, message)
-        lines = [f"{self.file}: {len(problems)} problem(s) in the workbook"]
-        lines += [f"  - sheet {sheet!r}, cell {cell}: {msg}" for sheet, cell, msg in problems[:50]]
+        lines = [f"{quoted(self.file)}: {len(problems)} problem(s) in the workbook"]
+        lines += [f"  - {where(sheet, cell)}: {msg}" for sheet, cell, msg in problems[:50]]
         if len(problems) > 50:
             lines.append(f"  ... and {len(problems) - 50} more")
         super().__init__("\n".join(lines))
+
+
+def where(sheet: str, cell: str) -> str:
+    """How a problem names its place: the sheet and cell, or the whole file."""
+    if sheet == "-":
+        return "the file"
+    return f"sheet {sheet!r}, cell {cell}"
 
 
 @dataclass(frozen=True)
@@ -271,16 +281,31 @@ def parse_workbook(
     label = name or Path(path).name
     tables = tables or list(TABLES.values())
     try:
-        sheet_names, grids = read_grids(Path(path), [METADATA_SHEET, *(t.sheet for t in tables)], reader)
+        return _parse(Path(path), country, round_, sha256, tables, label, reader)
+    except SubmissionError:
+        raise
+    except FileRejected as exc:
+        raise SubmissionError(label, [(exc.sheet, exc.cell, str(exc))]) from None
+    except Exception as exc:  # a reader's or the parser's own failure on a hostile file: still the file's problem
+        raise SubmissionError(label, [("-", "-", f"could not be read ({type(exc).__name__}: {str(exc)[:200]}) "
+                                                 "(rule: a readable .xlsx workbook)")]) from None
+
+
+def _parse(path: Path, country: str, round_, sha256: str, tables: list[TableSpec], label: str, reader: str) -> Submission:
+    facts = inspect_workbook(path)  # every size limit, before a reader decompresses anything
+    try:
+        sheet_names, grids = read_grids(path, [METADATA_SHEET, *(t.sheet for t in tables)], reader)
     except UnreadableWorkbook as exc:
-        raise SubmissionError(label, [("-", "-", f"not a readable .xlsx workbook ({exc})")]) from None
+        raise SubmissionError(label, [("-", "-", f"not a readable .xlsx workbook ({exc}) (rule: a readable .xlsx workbook)")]) from None
     if METADATA_SHEET not in sheet_names:
         raise SubmissionError(label, [(METADATA_SHEET, "-", "sheet is missing")])
-    problems: list[tuple[str, str, str]] = []
+    structure = sheet_problems(facts, [METADATA_SHEET, *(t.sheet for t in TABLES.values())])
+    problems: list[tuple[str, str, str]] = outside_grid(METADATA_SHEET, grids[METADATA_SHEET], _METADATA_CELLS)
     meta = _read_metadata(grids[METADATA_SHEET], problems)
     _check_metadata(meta, country, round_, problems)
     if problems:  # a wrong version or partition makes the table layout meaningless
-        raise SubmissionError(label, problems)
+        raise SubmissionError(label, structure + problems)
+    problems = structure
     years = tuple(reference_years(round_))
     columns: dict[str, list] = {c: [] for c in _PARSED}
     cells_total = {}
@@ -290,6 +315,10 @@ def parse_workbook(
             continue
         _read_table_sheet(grids[table.sheet], _layout_cells(table, years), problems, columns)
         cells_total[table.id] = len(table.categories) * len(table.columns) * len(years)
+    if not problems and not columns["cell"]:
+        problems.append(("-", "-", "the workbook has no values at all (every input cell is blank): a blank template "
+                                   "is not a submission; fill it in, or write to the ILMS team to withdraw one "
+                                   "(rule: a submission holds values)"))  # fmt: skip
     if problems:
         raise SubmissionError(label, problems)
     return Submission(meta, _tidy(columns, meta, country, round_, sha256), cells_total)
@@ -364,6 +393,7 @@ class _LayoutCells:
     width: int
     expected: tuple[tuple[int, int, object, str], ...]  # (row, col, wanted, what)
     inputs: tuple[tuple[int, int, tuple], ...]  # (row, col, (table_id, indicator, sex, classif1, classif2, year, ref))
+    allowed: frozenset[tuple[int, int]]  # every (row, col) the template writes or asks for: a value elsewhere is lost
 
 
 @cache
@@ -380,7 +410,14 @@ def _layout_cells(table: TableSpec, years: tuple[int, ...]) -> _LayoutCells:
                                f"{get_column_letter(col)}{row}"))
                    for year, code, row, col, column in layout.cells())  # fmt: skip
     height = layout.block_row(len(years) - 1) + layout.block_height
-    return _LayoutCells(table.sheet, height, layout.FIRST_VALUE_COL + len(table.columns) - 1, tuple(expected), inputs)
+    width = layout.FIRST_VALUE_COL + len(table.columns) - 1
+    allowed = {(1, 1), (2, 1), (2, 2), (3, 1), (3, 2), (4, 1), (5, 1), (5, 2)} | {(r, c) for r, c, _ in inputs}
+    for k in range(len(years)):
+        top = layout.block_row(k)
+        allowed |= {(top, 1), (top, 2)} | {(top + 1, c) for c in range(1, width + 1)}
+        allowed |= {(top + d, c) for d in (2, 3) for c in range(layout.FIRST_VALUE_COL, width + 1)}
+        allowed |= {(top + 4 + i, c) for i in range(len(table.categories)) for c in (1, 2)}
+    return _LayoutCells(table.sheet, height, width, tuple(expected), inputs, frozenset(allowed))
 
 
 def _read_table_sheet(grid, layout: _LayoutCells, problems, columns: dict[str, list]) -> None:
@@ -392,6 +429,7 @@ def _read_table_sheet(grid, layout: _LayoutCells, problems, columns: dict[str, l
             problems.append((sheet, f"{get_column_letter(col)}{row}", f"expected {what} {wanted!r}, found {found!r}"))
     if len(problems) > before:  # moved rows or columns: values would land in the wrong series
         return
+    problems += outside_grid(sheet, grid, layout.allowed)
     rows, width = len(grid), layout.width
     grid = [line if len(line) >= width else [*line, *[None] * (width - len(line))] for line in grid]
     grid += [[None] * width] * (layout.height - rows)
