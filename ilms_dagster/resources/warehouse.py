@@ -199,8 +199,10 @@ def connect_read_only(path: Path | None = None) -> duckdb.DuckDBPyConnection:
 
 
 def content_digest(conn: duckdb.DuckDBPyConnection, schemas: Iterable[str] = ("raw", "ilmq", "validation", "staging", "marts")) -> str:
-    """A sha256 of every row of every table of `schemas`, in a fixed order, without the columns that differ
-    between identical runs (timestamps, archive paths): equal digests mean the same content."""
+    """A sha256 of the distinct rows of every table of `schemas`, in a fixed order, without the columns that
+    differ between identical runs (timestamps, archive paths): equal digests mean the same content. Distinct:
+    re-checking a partition appends the same verdict again to `validation.partition_status` (a history), which
+    adds no content."""
     digest = hashlib.sha256()
     tables = conn.execute("SELECT table_schema, table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE'"
                           " AND list_contains(?, table_schema) ORDER BY ALL", [list(schemas)]).fetchall()  # fmt: skip
@@ -212,7 +214,7 @@ def content_digest(conn: duckdb.DuckDBPyConnection, schemas: Iterable[str] = ("r
         digest.update(f"{schema}.{table}({','.join(columns)})".encode())
         if columns:
             select = ", ".join(f'"{c}"' for c in columns)
-            for row in conn.execute(f'SELECT {select} FROM "{schema}"."{table}" ORDER BY ALL').fetchall():
+            for row in conn.execute(f'SELECT DISTINCT {select} FROM "{schema}"."{table}" ORDER BY ALL').fetchall():
                 digest.update(repr(row).encode())
     return digest.hexdigest()
 
