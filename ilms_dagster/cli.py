@@ -32,7 +32,7 @@ def template(
 ) -> None:
     """Write the ILMQ workbook template for a country and round."""
     from ilms_dagster.resources.warehouse import connect_read_only, latest_values, warehouse_path
-    from ilms_dagster.workbook import write_workbook
+    from ilms_dagster.template import write_workbook
 
     country = country.upper()
     values = {}

@@ -35,6 +35,7 @@ LIMITS = {  # name: (default, what it bounds)
     "ILMS_MAX_PARSE_SECONDS": (60, "seconds spent inspecting one workbook"),
 }
 _CHUNK = 1 << 16
+_OLE_SIGNATURE = bytes.fromhex("D0CF11E0A1B11AE1")  # what Excel writes for an encrypted workbook, and .xls
 
 
 def limit(name: str) -> int:
@@ -154,6 +155,10 @@ def inspect_workbook(path: Path) -> WorkbookFacts:
     """Check the workbook against every limit before a reader parses it; raise FileRejected naming the limit."""
     deadline = time.monotonic() + limit("ILMS_MAX_PARSE_SECONDS")
     check_file_size(os.stat(path).st_size)
+    with open(path, "rb") as handle:
+        if handle.read(8) == _OLE_SIGNATURE:
+            raise FileRejected("an .xlsx workbook", "is a password-protected workbook or an old-format .xls file (an OLE "
+                               "container, not a zip); remove the password, or save it as an Excel Workbook (.xlsx)")  # fmt: skip
     try:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:

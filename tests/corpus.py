@@ -25,7 +25,8 @@ from pathlib import Path
 import openpyxl
 
 from ilms_dagster.registry import TABLES, reference_years
-from ilms_dagster.workbook import METADATA_FIELDS, METADATA_FIRST_ROW, SheetLayout, write_workbook
+from ilms_dagster.workbook import METADATA_FIELDS, METADATA_FIRST_ROW, SheetLayout
+from ilms_dagster.template import write_workbook
 
 CORPUS_ENV = {
     "ILMS_MAX_FILE_BYTES": str(1 << 20),
@@ -272,9 +273,9 @@ KINDS: dict[str, Kind] = {
     "not a zip (text)": Kind(_bytes(b"country,value\nTHA,1\n"), REJECTED, ("not an .xlsx workbook", "an .xlsx workbook")),
     "empty file": Kind(_bytes(b""), REJECTED, ("the file is empty",)),
     "truncated workbook": Kind(_truncated, REJECTED, ("not an .xlsx workbook",)),
-    "encrypted workbook (OLE container)": Kind(_bytes(OLE_HEADER), REJECTED, ("not an .xlsx workbook",)),
+    "encrypted workbook (OLE container)": Kind(_bytes(OLE_HEADER), REJECTED, ("password-protected workbook",)),
     "zip with encrypted parts": Kind(_bytes(lambda: _zip({"xl/workbook.xml": b"<workbook/>"}, encrypted=True)), REJECTED, ("encrypted", "not encrypted")),
-    ".xls renamed .xlsx": Kind(_bytes(OLE_HEADER + b"Workbook"), REJECTED, ("not an .xlsx workbook",)),
+    ".xls renamed .xlsx": Kind(_bytes(OLE_HEADER + b"Workbook"), REJECTED, ("old-format .xls file",)),
     ".docx renamed .xlsx": Kind(_bytes(lambda: _zip({"word/document.xml": b"<w:document/>", "[Content_Types].xml": b"<Types/>"})),
                                 REJECTED, ("no xl/workbook.xml",)),
     "random zip": Kind(_bytes(lambda: _zip({"a.txt": b"hello"})), REJECTED, ("no xl/workbook.xml",)),

@@ -74,3 +74,19 @@ def test_a_real_run_over_the_whole_corpus_rejects_every_kind_and_changes_no_cont
         assert "dagster" not in outcome.message, (name, outcome.message)
     assert models.execute_in_process(instance=project.instance).success
     assert digest() == before
+
+
+def test_the_worst_cases_stay_far_below_a_gigabyte():
+    """Peak resident memory (libraries included) of the heaviest kinds, and of the largest workbook the
+    default limits let through, each in a child process as benchmarks/reliability.py measures them."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import reliability
+
+    for kind in [reliability.LARGEST, "zip bomb (one part compressed 1000:1)", "huge shared strings", "cells far below the grid"]:
+        result = reliability.measure(kind)
+        assert result["outcome"] in ("rejected", "accepted"), result
+        assert 0 < result["rss"] < 2**30, result
+        assert result["seconds"] < 60, result

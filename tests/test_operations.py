@@ -29,7 +29,7 @@ from ilms_dagster.partitions import (
 )
 from ilms_dagster.registry import REPORTING_COUNTRIES, ROUNDS, deadline
 from ilms_dagster.samples import write_sample
-from ilms_dagster.workbook import write_workbook
+from ilms_dagster.template import write_workbook
 
 NEPAL_VALUE = ("outflow_by_destination", 2023, "CDS_DES_TOTAL", "SEX_T", None)
 
