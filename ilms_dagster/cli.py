@@ -70,24 +70,22 @@ def run(
 
     from ilms_dagster.definitions import build_defs
     from ilms_dagster.instance import ensure_dagster_home
-    from ilms_dagster.intake import scan_inbox
+    from ilms_dagster.guards import quoted
+    from ilms_dagster.intake import SAMPLES_WARNING, inbox_is_empty, scan_inbox
     from ilms_dagster.partitions import round_partitions
+    from ilms_dagster.recovery import sweep_dead_runs
     from ilms_dagster.resources import default_storage, default_warehouse
     from ilms_dagster.round_run import QUIET_LOGS, FileWatcher, failure_message, run_round
-
-    from ilms_dagster.guards import quoted
-    from ilms_dagster.intake import SAMPLES_WARNING, inbox_is_empty
-    from ilms_dagster.recovery import sweep_dead_runs
 
     ensure_dagster_home()
     storage = default_storage()
     with dg.DagsterInstance.get() as instance:  # runs killed earlier must not hold the warehouse slot
-        sweep_dead_runs(instance, report=lambda line: console.print(f"[yellow]{line}[/]", highlight=False))
+        sweep_dead_runs(instance, report=lambda line: console.print(line, style="yellow", markup=False, highlight=False))
     inbox, skipped = scan_inbox(storage.inbox, round_partitions.get_partition_keys())
     for reason in skipped:
-        console.print(f"[yellow]skipped[/] {reason}", highlight=False, markup=False)
+        console.print(f"skipped {reason}", style="yellow", markup=False, highlight=False)
     if inbox_is_empty(storage.inbox):
-        console.print(f"[bold red]{SAMPLES_WARNING.format(inbox=quoted(str(storage.inbox)))}[/]", highlight=False)
+        console.print(SAMPLES_WARNING.format(inbox=quoted(str(storage.inbox))), style="bold red", markup=False, highlight=False)
     round_ = round_ or max((r for r, _ in inbox), default=ROUNDS[-1])
     countries = list(dict.fromkeys([c.upper() for c in country] if country
                                    else REPORTING_COUNTRIES + [c for r, c in inbox if r == round_]))  # fmt: skip
