@@ -12,7 +12,6 @@ bytes written to storage (/proc/self/io write_bytes) and through write() (wchar)
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import resource
@@ -23,7 +22,6 @@ from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[1]
 README = PROJECT / "README.md"
-TIME_COLUMNS = ("loaded_at", "checked_at", "received_at", "archive_path", "built_at")
 
 
 def _io() -> dict[str, int]:
@@ -104,28 +102,15 @@ def measure(*args: str, env: dict | None = None) -> dict:
     return json.loads(last) | {"process_wall_s": time.perf_counter() - started, "output": output}
 
 
-def digest(warehouse: Path, schemas: tuple[str, ...] = ("raw", "ilmq", "validation", "staging", "marts")) -> dict:
-    """{table: sha256 of its sorted rows}, times and paths left out, floats to 9 significant digits: two
+def digest(warehouse: Path, schemas: tuple[str, ...] = ("raw", "ilmq", "validation", "staging", "marts")) -> str:
+    """The warehouse's content digest (resources.warehouse.content_digest: times and paths left out): two
     warehouses built from the same submissions give the same digest whatever built them."""
     import duckdb
 
-    out = {}
+    from ilms_dagster.resources.warehouse import content_digest
+
     with duckdb.connect(str(warehouse), read_only=True) as conn:
-        tables = conn.execute("SELECT table_schema, table_name FROM information_schema.tables WHERE table_schema IN "
-                              f"({', '.join(repr(s) for s in schemas)}) ORDER BY ALL").fetchall()  # fmt: skip
-        for schema, name in tables:
-            columns = [c for c, t in conn.execute(f"SELECT column_name, data_type FROM information_schema.columns "
-                                                  f"WHERE table_schema = '{schema}' AND table_name = '{name}' "
-                                                  f"ORDER BY ordinal_position").fetchall() if c not in TIME_COLUMNS]  # fmt: skip
-            rows = conn.execute(f'SELECT {", ".join(chr(34) + c + chr(34) for c in columns)} FROM {schema}.{name}').fetchall()
-            text = sorted(repr(tuple(f"{v:.9g}" if isinstance(v, float) else v for v in row)) for row in rows)
-            out[f"{schema}.{name}"] = hashlib.sha256("\n".join(text).encode()).hexdigest()[:16]
-    return out
-
-
-if __name__ == "__main__":
-    sys.path.insert(0, str(PROJECT))
-    child(sys.argv[1:])
+        return content_digest(conn, schemas)
 
 
 def prepare_samples(root: Path, rounds: list[str]) -> Path:

@@ -32,7 +32,7 @@ WITH reporting AS (
 by_partner AS (
     -- SEX_T values of the by-country tables with the partner folded into the reporting countries and ROW
     SELECT
-        l.ref_area, l.time, t.classification, l.round, l.obs_value,
+        l.ref_area, l.time, t.classification, l.round, l.obs_value, l.classif1,
         CASE WHEN split_part(l.classif1, '_', 3) IN (SELECT iso3 FROM reporting) THEN split_part(l.classif1, '_', 3)
              ELSE 'ROW' END AS partner
     FROM staging.latest AS l
@@ -42,7 +42,8 @@ by_partner AS (
       AND t.classification IN ('destination', 'country_of_citizenship', 'country_of_birth', 'residence')
 ),
 summed AS (
-    SELECT ref_area, partner, time, classification, sum(obs_value) AS value, max(round) AS round
+    -- summed in a fixed order: the same inputs give the same bits on every rebuild (content digests compare)
+    SELECT ref_area, partner, time, classification, sum(obs_value ORDER BY classif1, obs_value) AS value, max(round) AS round
     FROM by_partner
     GROUP BY ALL
 ),

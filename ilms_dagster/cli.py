@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import time
 from pathlib import Path
 from typing import Annotated
@@ -51,7 +52,7 @@ def template(
 ) -> None:
     """Write the ILMQ workbook template for a country and round."""
     from ilms_dagster.resources.warehouse import connect_read_only, latest_values, warehouse_path
-    from ilms_dagster.workbook import write_workbook
+    from ilms_dagster.template import write_workbook
 
     country = country.upper()
     values = {}
@@ -91,14 +92,22 @@ def run(
 
     from ilms_dagster.definitions import build_defs
     from ilms_dagster.instance import ensure_dagster_home
-    from ilms_dagster.intake import scan_inbox
+    from ilms_dagster.guards import quoted
+    from ilms_dagster.intake import SAMPLES_WARNING, inbox_is_empty, scan_inbox
     from ilms_dagster.partitions import round_partitions
+    from ilms_dagster.recovery import sweep_dead_runs
     from ilms_dagster.resources import default_storage, default_warehouse
     from ilms_dagster.round_run import QUIET_LOGS, FileWatcher, failure_message, run_round
 
     ensure_dagster_home()
     storage = default_storage()
-    inbox, _ = scan_inbox(storage.inbox, round_partitions.get_partition_keys())
+    with dg.DagsterInstance.get() as instance:  # runs killed earlier must not hold the warehouse slot
+        sweep_dead_runs(instance, report=lambda line: console.print(line, style="yellow", markup=False, highlight=False))
+    inbox, skipped = scan_inbox(storage.inbox, round_partitions.get_partition_keys())
+    for reason in skipped:
+        console.print(f"skipped {reason}", style="yellow", markup=False, highlight=False)
+    if inbox_is_empty(storage.inbox):
+        console.print(SAMPLES_WARNING.format(inbox=quoted(str(storage.inbox))), style="bold red", markup=False, highlight=False)
     round_ = round_ or max((r for r, _ in inbox), default=ROUNDS[-1])
     countries = list(dict.fromkeys([c.upper() for c in country] if country
                                    else REPORTING_COUNTRIES + [c for r, c in inbox if r == round_]))  # fmt: skip
@@ -141,7 +150,8 @@ def run(
         if not result.success:
             failed.append(("models", failure_message(result)))
     for code, message in failed:
-        console.print(f"[red]{code} {round_}:[/] {message}")
+        console.print(f"[red]{code} {round_}:[/] ", end="")
+        console.print(message, markup=False, highlight=False)
     _print_summary(round_)
     if failed:
         raise typer.Exit(1)
@@ -248,13 +258,21 @@ def dictionary(
 
 
 @app.command()
-def dev() -> None:
-    """Start the Dagster UI (`dagster dev`) on the project's instance (shipped dagster.yaml)."""
+def dev(
+    host: Annotated[str, typer.Option(help="Address the UI listens on. The webserver has no authentication: keep "
+                                      "127.0.0.1 and put an authenticating proxy in front for anyone else")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port of the UI")] = 3000,
+) -> None:
+    """Start the Dagster UI and daemon (`dagster dev`) on the project's instance (shipped dagster.yaml), on
+    loopback; SIGTERM or Ctrl-C stops it with every process it started (webserver, daemon, code server, runs)."""
+    from ilms_dagster.dev_process import run_process_group
     from ilms_dagster.instance import ensure_dagster_home
 
     home = ensure_dagster_home()
-    console.print(f"DAGSTER_HOME={home}")
-    os.execvp("dagster", ["dagster", "dev", "-m", "ilms_dagster.definitions"])
+    console.print(f"DAGSTER_HOME={home}; UI on http://{host}:{port} (no authentication: loopback only, or behind "
+                  "an authenticating proxy)")
+    raise typer.Exit(run_process_group([sys.executable, "-m", "dagster", "dev", "-m", "ilms_dagster.definitions",
+                                        "-h", host, "-p", str(port)]))
 
 
 from ilms_dagster.cli_microdata import app as _microdata_app  # noqa: E402

@@ -26,11 +26,9 @@ def accept_command(
 ) -> None:
     """Accept open errors of the latest submission as known source inconsistencies: values unchanged, the
     table (or partition) unblocked. Takes effect in the models at their next build (`ilms run`, build_models)."""
-    import duckdb
-
     from ilms_dagster.checks.reviews import Review, ReviewError, accept, open_errors
     from ilms_dagster.registry import TABLES
-    from ilms_dagster.resources.warehouse import warehouse_path
+    from ilms_dagster.resources.warehouse import connect_writer, publish_read_copy, warehouse_path
 
     if table not in TABLES:
         raise typer.BadParameter(f"unknown table {table!r}; tables: {', '.join(TABLES)}", param_hint="--table")
@@ -38,13 +36,14 @@ def accept_command(
         raise typer.BadParameter("give the reason the figure stands", param_hint="--reason")
     review = Review(round_, country.upper(), table, rule, cell.upper() if cell else None, reason.strip(),
                     by or getpass.getuser())  # fmt: skip
-    with duckdb.connect(str(warehouse_path())) as conn:
+    with connect_writer(warehouse_path()) as conn:
         try:
             accepted = accept(conn, review)
         except ReviewError as exc:
             console.print(f"[red]{exc}[/]", highlight=False)
             raise typer.Exit(1) from None
         left = open_errors(conn, round_, review.ref_area)
+        publish_read_copy(conn)  # analysts (and `ilms review list`) see the review
     for row in accepted.itertuples(index=False):
         console.print(f"accepted {review.ref_area} {round_} {row.table_id} {row.cell} {row.rule}: {row.message}",
                       highlight=False)  # fmt: skip

@@ -22,7 +22,8 @@ import pandas as pd
 
 from ilms_dagster.registry import ROUNDS
 from ilms_dagster.resources.storage import IlmsStorage
-from ilms_dagster.workbook import parse_workbook
+from ilms_dagster.guards import FileRejected, check_regular_file, quoted, read_bounded
+from ilms_dagster.workbook import SubmissionError, parse_workbook
 
 
 EXPECTATION_FINDINGS = "expectation_findings.parquet"
@@ -33,13 +34,28 @@ class NoSubmission(LookupError):
 
 
 _ISO3_PREFIX = re.compile(r"([A-Z]{3})(?![A-Z])")
+WORKBOOK_SUFFIX = ".xlsx"  # in any letter case: `THA.XLSX` is the same format
+# Formats a focal point may send by mistake: rejected by name, saying what to do.
+REFUSED_SUFFIXES = {
+    ".xlsm": "a macro-enabled workbook (.xlsm); save it as an Excel Workbook (.xlsx)",
+    ".xls": "an old-format Excel file (.xls); save it as an Excel Workbook (.xlsx)",
+    ".xlsb": "a binary Excel workbook (.xlsb); save it as an Excel Workbook (.xlsx)",
+    ".ods": "an OpenDocument spreadsheet (.ods); save it as an Excel Workbook (.xlsx)",
+    ".csv": "a CSV file; fill in the ILMQ template (.xlsx) instead",
+}
+SAMPLES_WARNING = ("THE INBOX {inbox} IS EMPTY: loading the BUNDLED SAMPLE submissions (made-up figures for "
+                   "development), not real data")
+
+
+def _iso3(name: str) -> str | None:
+    found = _ISO3_PREFIX.match(name.upper())
+    return found.group(1) if found and not name.startswith("~$") else None
 
 
 def country_of(path: Path) -> str | None:
-    """The ISO3 code a workbook's name starts with (`THA_ILMQ_2024.xlsx`, `tha.xlsx` -> THA), or None for
-    any other name (`Thailand.xlsx`) and for Excel's `~$` lock files."""
-    found = _ISO3_PREFIX.match(path.name.upper())
-    return found.group(1) if found and path.suffix.lower() == ".xlsx" else None
+    """The ISO3 code a workbook's name starts with (`THA_ILMQ_2024.xlsx`, `tha.XLSX` -> THA), or None for
+    any other name (`Thailand.xlsx`), any other format and Excel's `~$` lock files."""
+    return _iso3(path.name) if path.suffix.lower() == WORKBOOK_SUFFIX else None
 
 
 def newest(paths: list[Path]) -> Path:
@@ -47,51 +63,86 @@ def newest(paths: list[Path]) -> Path:
     return max(paths, key=lambda p: (p.stat().st_mtime_ns, p.name))
 
 
-def inbox_has_workbooks(inbox: Path) -> bool:
-    return inbox.is_dir() and any(inbox.glob("*/*.xlsx"))
+def inbox_is_empty(inbox: Path) -> bool:
+    """True when nothing at all (no file of any kind, at any depth) is in the inbox: only then do the bundled
+    samples stand in for submissions. Symlinked folders are not followed."""
+    if not inbox.is_dir():
+        return True
+    for _, dirs, files in os.walk(inbox, followlinks=False):
+        if files or any(os.path.islink(os.path.join(_, d)) for d in dirs):
+            return False
+    return True
+
+
+def _entries(folder: Path) -> list[Path]:
+    """The names in a folder (not followed, not opened), Excel's lock files left out."""
+    try:
+        with os.scandir(folder) as found:
+            return sorted(Path(e.path) for e in found if not e.name.startswith("~$"))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def refusal(path: Path, inbox: Path) -> str | None:
+    """Why an inbox entry named like a submission cannot be one (format, or not a regular file), or None."""
+    suffix = path.suffix.lower()
+    if suffix != WORKBOOK_SUFFIX:
+        what = REFUSED_SUFFIXES.get(suffix) or f"not an Excel workbook (.xlsx) but {suffix or 'a file without extension'}"
+        return f"is {what}"
+    try:
+        check_regular_file(path, inbox)
+    except FileRejected as exc:
+        return str(exc)
+    return None
 
 
 def find_submission(storage: IlmsStorage, round_: str, country: str) -> Path:
     """The workbook for a partition: `<inbox>/<round>/<ISO3>*.xlsx`, the newest if several were dropped.
 
-    An inbox with no workbook at all means "no real submissions yet": the bundled samples stand in for the
-    rounds they cover (never for a new round: made-up figures must not pass for a real collection).
+    Only an inbox with nothing at all in it means "no real submissions yet": the bundled samples stand in for
+    the rounds they cover (never for a new round: made-up figures must not pass for a real collection).
     """
-    if inbox_has_workbooks(storage.inbox):
-        folder, where = storage.inbox, f"inbox {storage.inbox}"
+    if not inbox_is_empty(storage.inbox):
+        folder, where = storage.inbox, f"inbox {quoted(str(storage.inbox))}"
     else:
         from ilms_dagster.samples import ensure_samples  # only needed when the inbox is empty
 
         if round_ not in ROUNDS:
-            raise NoSubmission(f"No submission for {country} round {round_}: the inbox {storage.inbox} is empty and "
-                               f"the bundled samples cover rounds {ROUNDS[0]}-{ROUNDS[-1]} only.")  # fmt: skip
+            raise NoSubmission(f"No submission for {country} round {round_}: the inbox {quoted(str(storage.inbox))} is "
+                               f"empty and the bundled samples cover rounds {ROUNDS[0]}-{ROUNDS[-1]} only.")  # fmt: skip
         ensure_samples(storage.samples, rounds=[round_], countries=[country])
-        folder, where = storage.samples, f"bundled samples {storage.samples} (the inbox {storage.inbox} is empty)"
-    matches = [p for p in (folder / round_).glob("*.xlsx") if country_of(p) == country]
+        folder, where = storage.samples, "bundled samples (" + SAMPLES_WARNING.format(inbox=quoted(str(storage.inbox))) + ")"
+    named = [p for p in _entries(folder / round_) if _iso3(p.name) == country]
+    refused = {p: why for p in named if (why := refusal(p, folder)) is not None}
+    matches = [p for p in named if p not in refused]
     if not matches:
-        raise NoSubmission(
-            f"No submission for {country} round {round_}: no file {folder / round_ / (country + '*.xlsx')} in the {where}."
-        )
+        reasons = "".join(f"\n  - {quoted(p.name)} {why}" for p, why in refused.items())
+        raise NoSubmission(f"No submission for {country} round {round_}: no file "
+                           f"{quoted(str(folder / round_ / (country + '*.xlsx')))} in the {where}{reasons}")  # fmt: skip
     return newest(matches)
 
 
 def scan_inbox(inbox: Path, rounds: list[str]) -> tuple[dict[tuple[str, str], Path], list[str]]:
     """The workbooks of `<inbox>/<round>/<ISO3>*.xlsx`: the file that counts for each (round, country), as
-    find_submission picks it, and why every other workbook was skipped. `rounds` are the open rounds."""
+    find_submission picks it, and why every other entry was skipped (names quoted). `rounds` are the open
+    rounds. Nothing is opened or followed: a FIFO, device or symlink is judged by its name and lstat."""
     found: dict[tuple[str, str], list[Path]] = {}
     skipped = []
-    for path in sorted(inbox.glob("*.xlsx")) + sorted(inbox.glob("*/*.xlsx")):
-        name, round_ = path.relative_to(inbox).as_posix(), path.parent.name
-        if path.name.startswith("~$"):  # Excel's lock file of an open workbook
-            continue
-        if path.parent == inbox:
-            skipped.append(f"{name}: not in a round folder (expected <inbox>/<round>/<ISO3>*.xlsx)")
-        elif round_ not in rounds:
-            skipped.append(f"{name}: {round_!r} is not a collection round ({rounds[0]}..{rounds[-1]})")
-        elif (country := country_of(path)) is None:
-            skipped.append(f"{name}: the name does not start with an ISO3 country code (e.g. THA_ILMQ_{round_}.xlsx)")
-        else:
-            found.setdefault((round_, country), []).append(path)
+    for path in _entries(inbox):
+        if path.is_dir() and not path.is_symlink():
+            round_ = path.name
+            for entry in _entries(path):
+                name = quoted(f"{round_}/{entry.name}")
+                if round_ not in rounds:
+                    skipped.append(f"{name}: {round_!r} is not a collection round ({rounds[0]}..{rounds[-1]})")
+                elif _iso3(entry.name) is None:
+                    skipped.append(f"{name}: the name does not start with an ISO3 country code (e.g. THA_ILMQ_{round_}.xlsx)")
+                elif (why := refusal(entry, inbox)) is not None:
+                    skipped.append(f"{name} {why}")
+                else:
+                    found.setdefault((round_, _iso3(entry.name)), []).append(entry)
+        elif path.suffix.lower() in (WORKBOOK_SUFFIX, *REFUSED_SUFFIXES):
+            skipped.append(f"{quoted(path.name)}: not in a round folder (expected <inbox>/<round>/<ISO3>*.xlsx)")
     return {key: newest(paths) for key, paths in sorted(found.items())}, skipped
 
 
@@ -108,7 +159,11 @@ def archive(storage: IlmsStorage, path: Path) -> dict:
 
     The same bytes received again (under any name) are recognised: the first manifest is kept.
     """
-    sha = sha256_of(path)
+    try:
+        data = read_bounded(Path(os.path.realpath(path)))  # a regular file of bounded size, never a FIFO
+    except FileRejected as exc:
+        raise SubmissionError(path.name, [("-", "-", str(exc))]) from None
+    sha = hashlib.sha256(data).hexdigest()
     target = storage.archive / sha[:2] / f"{sha}.xlsx"
     manifest_path = target.with_suffix(".json")
     if manifest_path.exists():
@@ -116,12 +171,12 @@ def archive(storage: IlmsStorage, path: Path) -> dict:
     target.parent.mkdir(parents=True, exist_ok=True)
     manifest = {
         "sha256": sha,
-        "size_bytes": path.stat().st_size,
+        "size_bytes": len(data),
         "original_name": path.name,
         "received_at": datetime.now(UTC).replace(tzinfo=None).isoformat(timespec="seconds"),
         "archive_path": str(target),
     }
-    _write_atomic(target, path.read_bytes())
+    _write_atomic(target, data)
     _write_atomic(manifest_path, json.dumps(manifest, indent=2).encode())
     for written in (target, manifest_path):
         written.chmod(0o444)

@@ -401,9 +401,9 @@ def render_dictionary(models_dir: Path = MODELS_DIR) -> str:
         "materialized as tables of the same name in the DuckDB warehouse (`data/warehouse.duckdb`): `marts.*` for "
         "analysts, `staging.*` for helpers. Only partitions accepted by the validation checks feed them; "
         "`staging.latest` keeps, for every value, the most recent round that reported it, and the marts are built "
-        "on it. Counts are in thousands, rates and shares in percent. Open the warehouse read-only "
-        "(`duckdb -readonly data/warehouse.duckdb`, or `duckdb.connect('data/warehouse.duckdb', read_only=True)` "
-        "in Python) so you never block the pipeline.",
+        "on it. Counts are in thousands, rates and shares in percent. Analysts open the read copy the pipeline "
+        "publishes after each load and models build, `duckdb.connect('data/warehouse_read.duckdb', read_only=True)` "
+        "in Python, never the warehouse itself (a reader of that file blocks the pipeline's writer).",
         "",
         "| table | description |",
         "|---|---|",

@@ -10,7 +10,9 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 
 from ilms_dagster.assets import MODEL_ASSETS, ilmq_tables, submission_file
+from ilms_dagster.guards import quoted
 from ilms_dagster.intake import scan_inbox, sha256_of
+from ilms_dagster.recovery import sweep_dead_runs
 from ilms_dagster.partitions import (
     COUNTRY,
     TIMEZONE,
@@ -73,6 +75,7 @@ def annual_round(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest]:
 )
 def inbox_sensor(context: dg.SensorEvaluationContext, storage: IlmsStorage) -> dg.SensorResult | dg.SkipReason:
     seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
+    sweep_dead_runs(context.instance, report=context.log.warning)  # a killed run must not hold the slot
     files, skipped = scan_inbox(storage.inbox, round_partitions.get_partition_keys())
     for reason in skipped:
         context.log.warning(f"skipped {reason}")
@@ -83,7 +86,7 @@ def inbox_sensor(context: dg.SensorEvaluationContext, storage: IlmsStorage) -> d
         sha, key = sha256_of(path), f"{round_}|{country}"
         if seen.get(key) == sha:
             continue
-        context.log.info(f"{key}: {path.name} sha256={sha[:12]} is {'changed' if key in seen else 'new'}")
+        context.log.info(f"{key}: {quoted(path.name)} sha256={sha[:12]} is {'changed' if key in seen else 'new'}")
         seen[key] = sha
         if country not in known and country not in new_countries:
             new_countries.append(country)

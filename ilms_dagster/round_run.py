@@ -8,6 +8,7 @@ rejected fails naming them (`rejected_partitions`); the others are then ingested
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -96,10 +97,30 @@ def _rejected(result) -> dict[str, str]:
 
 
 def failure_message(result) -> str:
+    """What went wrong, in the words of the code that failed: a Failure's description, else the innermost
+    error's message without Dagster's wrapping or any `module.Class:` prefix."""
     for event in result.all_events:
-        if event.is_step_failure and event.step_failure_data.error:
-            return event.step_failure_data.error.message.strip()
+        if not event.is_step_failure:
+            continue
+        data = event.step_failure_data
+        if data.user_failure_data is not None and data.user_failure_data.description:
+            return data.user_failure_data.description.strip()
+        if data.error:
+            return plain_error(data.error)
+    for event in result.all_events:
+        if event.is_failure and event.event_specific_data is not None and getattr(event.event_specific_data, "error", None):
+            return plain_error(event.event_specific_data.error)
     return "see the run's logs in the Dagster UI"
+
+
+_CLASS_PREFIX = re.compile(r"^(?:(?:[A-Za-z_]\w*\.)+[A-Za-z_]\w*|[A-Za-z_]\w*(?:Error|Exception|Failure|Locked)): ")
+
+
+def plain_error(error) -> str:
+    """The innermost cause of a SerializableErrorInfo, without the exception class path."""
+    while error.cause is not None:
+        error = error.cause
+    return _CLASS_PREFIX.sub("", error.message.strip(), count=1)
 
 
 class FileWatcher:

@@ -25,7 +25,8 @@ from ilms_dagster.registry import (
     deadline,
     reference_years,
 )
-from ilms_dagster.workbook import CONFIDENTIAL, NOT_AVAILABLE, write_workbook
+from ilms_dagster.workbook import CONFIDENTIAL, NOT_AVAILABLE
+from ilms_dagster.template import write_workbook
 
 PROFILES: dict[str, dict] = yaml.safe_load((Path(__file__).parent / "sample_profiles.yaml").read_text())
 

@@ -1,4 +1,4 @@
-"""The ILMQ workbook: one layout, used both to write the template and to parse submissions.
+"""The ILMQ workbook: one layout, used both to write the template (ilms_dagster/template.py) and to parse submissions.
 
 Layout (project convention, reference s.6): a `Metadata` sheet of key/label/value rows, then one sheet
 per registry table with categories in rows, sex x migratory status in columns and one block per
@@ -7,26 +7,21 @@ reference year. Cell positions come only from `SheetLayout`, so template and par
 
 from __future__ import annotations
 
-import io
+from collections.abc import Iterator
 from math import isfinite
-import re
-import zipfile
-from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 
-import openpyxl
 import pandas as pd
 import pyarrow as pa
-from openpyxl.comments import Comment
-from openpyxl.styles import Alignment, Font, PatternFill, Protection
 from openpyxl.utils import get_column_letter
-from openpyxl.worksheet.datavalidation import DataValidation
 
+from ilms_dagster.guards import FileRejected, inspect_workbook, quoted
 from ilms_dagster.reader import UnreadableWorkbook, as_date_text, plain, read_grids
-from ilms_dagster.registry import COUNTRY_NAMES, FAMILIES, TABLES, TEMPLATE_VERSION, UNITS, TableSpec, reference_years
+from ilms_dagster.structure import outside_grid, sheet_problems
+from ilms_dagster.registry import FAMILIES, TABLES, TEMPLATE_VERSION, TableSpec, reference_years
 
 METADATA_SHEET = "Metadata"
 NOT_AVAILABLE, CONFIDENTIAL, ZERO = "..", "x", "-"
@@ -46,6 +41,7 @@ METADATA_FIELDS: list[tuple[str, str]] = [
     ("submission_date", "Submission date (YYYY-MM-DD)"),
 ]
 METADATA_FIRST_ROW = 4
+_METADATA_CELLS = frozenset({(1, 1), (2, 1)} | {(METADATA_FIRST_ROW + i, c) for i in range(len(METADATA_FIELDS)) for c in (1, 2, 3)})
 TIDY_COLUMNS = [
     "ref_area", "round", "indicator", "source", "sex", "classif1", "classif2",
     "time", "obs_value", "obs_status", "note", "cell", "submission_sha256",
@@ -53,27 +49,24 @@ TIDY_COLUMNS = [
 
 TIDY_DTYPES = {c: "string" for c in TIDY_COLUMNS} | {"round": "int64", "time": "int64", "obs_value": "float64"}
 
-_BOLD = Font(bold=True)
-_CODE = Font(color="808080", size=8)
-_INPUT_FILL = PatternFill("solid", fgColor="FFF9E5")
-_INSTRUCTIONS = (
-    "Enter figures in the unit shown, one block per reference year. Leave a cell blank if the figure is "
-    "not collected; type '..' if not available, 'x' if confidential, '-' or 0 for a true zero. "
-    "Do not edit codes, headers or years."
-)
-
-
 class SubmissionError(ValueError):
     """A workbook that cannot be ingested; every problem names file, sheet and cell."""
 
     def __init__(self, file: str | Path, problems: list[tuple[str, str, str]]):
         self.file = str(file)
         self.problems = problems  # (sheet, cell, message)
-        lines = [f"{self.file}: {len(problems)} problem(s) in the workbook"]
-        lines += [f"  - sheet {sheet!r}, cell {cell}: {msg}" for sheet, cell, msg in problems[:50]]
+        lines = [f"{quoted(self.file)}: {len(problems)} problem(s) in the workbook"]
+        lines += [f"  - {where(sheet, cell)}{' ' if msg.startswith('is ') else ': '}{msg}" for sheet, cell, msg in problems[:50]]
         if len(problems) > 50:
             lines.append(f"  ... and {len(problems) - 50} more")
         super().__init__("\n".join(lines))
+
+
+def where(sheet: str, cell: str) -> str:
+    """How a problem names its place: the sheet and cell, or the whole file."""
+    if sheet == "-":
+        return "the file"
+    return f"sheet {sheet!r}, cell {cell}"
 
 
 @dataclass(frozen=True)
@@ -120,118 +113,6 @@ class SheetLayout:
 ValueKey = tuple[str, int, str, str, "str | None"]  # (table id, year, classif1, sex, classif2)
 
 
-def write_workbook(
-    path: Path,
-    country: str,
-    round_: str | int,
-    values: Mapping[ValueKey, float | str] | None = None,
-    metadata: Mapping[str, object] | None = None,
-    tables: list[TableSpec] | None = None,
-) -> Path:
-    """Write the ILMQ workbook for a country and round, optionally filled with `values`.
-
-    The zip is written with fixed timestamps so the same content always gives the same bytes (and hash).
-    """
-    values = values or {}
-    years = tuple(reference_years(round_))
-    meta = {
-        "template_version": TEMPLATE_VERSION,
-        "country": country,
-        "round": int(round_),
-        "reference_period": f"{years[0]}-{years[-1]}",
-    } | dict(metadata or {})
-    wb = openpyxl.Workbook()
-    wb.properties.creator = "ilms-dagster"
-    wb.properties.created = wb.properties.modified = datetime(2000, 1, 1)
-    _write_metadata(wb.active, country, meta)
-    for table in tables or TABLES.values():
-        _write_table_sheet(wb.create_sheet(table.sheet), SheetLayout(table, years), values)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    buffer = io.BytesIO()
-    wb.save(buffer)
-    path.write_bytes(_normalise_zip(buffer.getvalue()))
-    return path
-
-
-def _normalise_zip(data: bytes) -> bytes:
-    """Fix the zip entry times and the save time openpyxl stamps into docProps/core.xml."""
-    out = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
-        for info in src.infolist():
-            content = src.read(info.filename)
-            if info.filename == "docProps/core.xml":
-                content = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*", rb"\g<1>2000-01-01T00:00:00Z", content)
-            dst.writestr(zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0)), content,
-                         compress_type=zipfile.ZIP_DEFLATED)  # fmt: skip
-    return out.getvalue()
-
-
-def _write_metadata(ws, country: str, meta: Mapping[str, object]) -> None:
-    ws.title = METADATA_SHEET
-    ws["A1"] = f"International Labour Migration Questionnaire (ILMQ) - {COUNTRY_NAMES.get(country, country)}"
-    ws["A1"].font = Font(bold=True, size=14)
-    ws["A2"] = _INSTRUCTIONS
-    for offset, (key, label) in enumerate(METADATA_FIELDS):
-        row = METADATA_FIRST_ROW + offset
-        ws.cell(row, 1, key).font = _CODE
-        ws.cell(row, 2, label).font = _BOLD
-        cell = ws.cell(row, 3, meta.get(key))
-        if key != "template_version":
-            cell.protection = Protection(locked=False)
-            cell.fill = _INPUT_FILL
-    ws.column_dimensions["A"].width = 18
-    ws.column_dimensions["B"].width = 60
-    ws.column_dimensions["C"].width = 40
-    ws.protection.sheet = True
-
-
-def _write_table_sheet(ws, layout: SheetLayout, values: Mapping[ValueKey, float | str]) -> None:
-    table = layout.table
-    ws["A1"] = table.title
-    ws["A1"].font = Font(bold=True, size=13)
-    ws["A2"], ws["B2"] = "Indicator", ", ".join(table.indicators)
-    ws["A3"], ws["B3"] = "Unit", UNITS[table.unit].label
-    ws["A4"] = _INSTRUCTIONS
-    ws["A5"], ws[SheetLayout.ID_CELL] = "Table id", table.id
-    for k, year in enumerate(layout.years):
-        top = layout.block_row(k)
-        ws.cell(top, 1, "Reference year").font = _BOLD
-        ws.cell(top, 2, year).font = _BOLD
-        ws.cell(top + 1, 1, "Code").font = _BOLD
-        ws.cell(top + 1, 2, "Category").font = _BOLD
-        for j, column in enumerate(table.columns):
-            col = layout.FIRST_VALUE_COL + j
-            ws.cell(top + 1, col, column.label).font = _BOLD
-            ws.cell(top + 1, col).alignment = Alignment(wrap_text=True)
-            ws.cell(top + 2, col, column.indicator).font = _CODE
-            ws.cell(top + 3, col, column.code).font = _CODE
-        for i, (code, label) in enumerate(table.categories.items()):
-            ws.cell(top + 4 + i, 1, code).font = _CODE
-            ws.cell(top + 4 + i, 2, label)
-        validation = DataValidation(
-            type="custom",
-            formula1=f'OR(ISNUMBER({layout.input_range(k).split(":")[0]}),'
-            + ",".join(f'{layout.input_range(k).split(":")[0]}="{m}"' for m in (NOT_AVAILABLE, CONFIDENTIAL, ZERO))
-            + ")",
-            showErrorMessage=True,
-            errorTitle="ILMQ input",
-            error="Enter a number, '..' (not available), 'x' (confidential) or '-' (zero).",
-        )
-        validation.add(layout.input_range(k))
-        ws.add_data_validation(validation)
-    for year, code, row, col, column in layout.cells():
-        cell = ws.cell(row, col, values.get((table.id, year, code, column.sex, column.classif2)))
-        cell.protection = Protection(locked=False)
-        cell.fill = _INPUT_FILL
-    ws.cell(SheetLayout.FIRST_BLOCK_ROW + 1, 3).comment = Comment(_INSTRUCTIONS, "ilms-dagster")
-    ws.column_dimensions["A"].width = 24
-    ws.column_dimensions["B"].width = 40
-    for j in range(len(table.columns)):
-        ws.column_dimensions[get_column_letter(layout.FIRST_VALUE_COL + j)].width = 14
-    ws.freeze_panes = "C7"
-    ws.protection.sheet = True
-
-
 # ---------------------------------------------------------------- parsing
 
 
@@ -271,16 +152,31 @@ def parse_workbook(
     label = name or Path(path).name
     tables = tables or list(TABLES.values())
     try:
-        sheet_names, grids = read_grids(Path(path), [METADATA_SHEET, *(t.sheet for t in tables)], reader)
+        return _parse(Path(path), country, round_, sha256, tables, label, reader)
+    except SubmissionError:
+        raise
+    except FileRejected as exc:
+        raise SubmissionError(label, [(exc.sheet, exc.cell, str(exc))]) from None
+    except Exception as exc:  # a reader's or the parser's own failure on a hostile file: still the file's problem
+        raise SubmissionError(label, [("-", "-", f"could not be read ({type(exc).__name__}: {str(exc)[:200]}) "
+                                                 "(rule: a readable .xlsx workbook)")]) from None
+
+
+def _parse(path: Path, country: str, round_, sha256: str, tables: list[TableSpec], label: str, reader: str) -> Submission:
+    facts = inspect_workbook(path)  # every size limit, before a reader decompresses anything
+    try:
+        sheet_names, grids = read_grids(path, [METADATA_SHEET, *(t.sheet for t in tables)], reader)
     except UnreadableWorkbook as exc:
-        raise SubmissionError(label, [("-", "-", f"not a readable .xlsx workbook ({exc})")]) from None
+        raise SubmissionError(label, [("-", "-", f"not a readable .xlsx workbook ({exc}) (rule: a readable .xlsx workbook)")]) from None
     if METADATA_SHEET not in sheet_names:
         raise SubmissionError(label, [(METADATA_SHEET, "-", "sheet is missing")])
-    problems: list[tuple[str, str, str]] = []
+    structure = sheet_problems(facts, [METADATA_SHEET, *(t.sheet for t in TABLES.values()), *(t.sheet for t in tables)])
+    problems: list[tuple[str, str, str]] = outside_grid(METADATA_SHEET, grids[METADATA_SHEET], _METADATA_CELLS)
     meta = _read_metadata(grids[METADATA_SHEET], problems)
     _check_metadata(meta, country, round_, problems)
     if problems:  # a wrong version or partition makes the table layout meaningless
-        raise SubmissionError(label, problems)
+        raise SubmissionError(label, structure + problems)
+    problems = structure
     years = tuple(reference_years(round_))
     columns: dict[str, list] = {c: [] for c in _PARSED}
     cells_total = {}
@@ -290,20 +186,23 @@ def parse_workbook(
             continue
         _read_table_sheet(grids[table.sheet], _layout_cells(table, years), problems, columns)
         cells_total[table.id] = len(table.categories) * len(table.columns) * len(years)
+    if not problems and not columns["cell"]:
+        problems.append(("-", "-", "the workbook has no values at all (every input cell is blank): a blank template "
+                                   "is not a submission; fill it in, or write to the ILMS team to withdraw one "
+                                   "(rule: a submission holds values)"))  # fmt: skip
     if problems:
         raise SubmissionError(label, problems)
-    families = {t.id: t.family for t in tables}
-    return Submission(meta, _tidy(columns, meta, country, round_, sha256, families), cells_total)
+    return Submission(meta, _tidy(columns, meta, country, round_, sha256, tables), cells_total)
 
 
 # What the sheet loop collects per value; the rest of TIDY_COLUMNS is the same for the whole workbook.
 _PARSED = ("table_id", "indicator", "sex", "classif1", "classif2", "time", "obs_value", "note", "cell")
 
 
-def _tidy(columns: dict[str, list], meta: dict, country: str, round_, sha256: str,
-          family: dict[str, str]) -> pd.DataFrame:
+def _tidy(columns: dict[str, list], meta: dict, country: str, round_, sha256: str, tables: list[TableSpec]) -> pd.DataFrame:
     """One frame of every value, built column-wise in Arrow (a frame per table costs more than parsing)."""
     n = len(columns["cell"])
+    family = {t.id: t.family for t in tables}
     sources = {fam: meta.get("source_stocks" if fam == "stock" else "source_flows") for fam in FAMILIES}
     data = columns | {
         "ref_area": [country] * n, "round": [int(round_)] * n, "obs_status": [None] * n,
@@ -365,6 +264,7 @@ class _LayoutCells:
     width: int
     expected: tuple[tuple[int, int, object, str], ...]  # (row, col, wanted, what)
     inputs: tuple[tuple[int, int, tuple], ...]  # (row, col, (table_id, indicator, sex, classif1, classif2, year, ref))
+    allowed: frozenset[tuple[int, int]]  # every (row, col) the template writes or asks for: a value elsewhere is lost
 
 
 @cache
@@ -381,7 +281,14 @@ def _layout_cells(table: TableSpec, years: tuple[int, ...]) -> _LayoutCells:
                                f"{get_column_letter(col)}{row}"))
                    for year, code, row, col, column in layout.cells())  # fmt: skip
     height = layout.block_row(len(years) - 1) + layout.block_height
-    return _LayoutCells(table.sheet, height, layout.FIRST_VALUE_COL + len(table.columns) - 1, tuple(expected), inputs)
+    width = layout.FIRST_VALUE_COL + len(table.columns) - 1
+    allowed = {(1, 1), (2, 1), (2, 2), (3, 1), (3, 2), (4, 1), (5, 1), (5, 2)} | {(r, c) for r, c, _ in inputs}
+    for k in range(len(years)):
+        top = layout.block_row(k)
+        allowed |= {(top, 1), (top, 2)} | {(top + 1, c) for c in range(1, width + 1)}
+        allowed |= {(top + d, c) for d in (2, 3) for c in range(layout.FIRST_VALUE_COL, width + 1)}
+        allowed |= {(top + 4 + i, c) for i in range(len(table.categories)) for c in (1, 2)}
+    return _LayoutCells(table.sheet, height, width, tuple(expected), inputs, frozenset(allowed))
 
 
 def _read_table_sheet(grid, layout: _LayoutCells, problems, columns: dict[str, list]) -> None:
@@ -393,6 +300,7 @@ def _read_table_sheet(grid, layout: _LayoutCells, problems, columns: dict[str, l
             problems.append((sheet, f"{get_column_letter(col)}{row}", f"expected {what} {wanted!r}, found {found!r}"))
     if len(problems) > before:  # moved rows or columns: values would land in the wrong series
         return
+    problems += outside_grid(sheet, grid, layout.allowed)
     rows, width = len(grid), layout.width
     grid = [line if len(line) >= width else [*line, *[None] * (width - len(line))] for line in grid]
     grid += [[None] * width] * (layout.height - rows)

@@ -13,9 +13,9 @@ os.environ["GX_ANALYTICS_ENABLED"] = "False"
 import dagster as dg  # noqa: E402
 import duckdb  # noqa: E402
 import pytest  # noqa: E402
-from dagster_duckdb import DuckDBResource  # noqa: E402
 
 from ilms_dagster.resources import IlmsStorage  # noqa: E402
+from ilms_dagster.resources.warehouse import WarehouseResource  # noqa: E402
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 warnings.filterwarnings("ignore", category=dg.PreviewWarning)
@@ -50,7 +50,7 @@ class Project:
     def resources(self) -> dict:
         return {
             "storage": IlmsStorage(data_dir=str(self.root), inbox_dir=str(self.inbox)),
-            "warehouse": DuckDBResource(database=str(self.warehouse_path)),
+            "warehouse": WarehouseResource(database=str(self.warehouse_path)),
         }
 
     def materialize(self, round_: str, country: str, selection=None, raise_on_error: bool = True):

@@ -10,7 +10,8 @@ from ilms_dagster.checks import Validation, record, run_expectations, validate_s
 from ilms_dagster.intake import archive, stage
 from ilms_dagster.registry import TABLES, reference_years
 from ilms_dagster.resources.warehouse import ensure_schema, replace_partition, transaction
-from ilms_dagster.workbook import SheetLayout, parse_workbook, write_workbook
+from ilms_dagster.workbook import SheetLayout, parse_workbook
+from ilms_dagster.template import write_workbook
 
 ROUND, COUNTRY = "2024", "THA"
 Y1, Y2, Y3 = reference_years(ROUND)  # 2021..2023

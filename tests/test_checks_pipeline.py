@@ -19,7 +19,8 @@ from ilms_dagster.partitions import submission_key
 from ilms_dagster.registry import TABLES, reference_years
 from ilms_dagster.resources.warehouse import ensure_schema
 from ilms_dagster.samples import DELIBERATE_MISTAKES, Mistake, sample_values
-from ilms_dagster.workbook import SheetLayout, write_workbook
+from ilms_dagster.workbook import SheetLayout
+from ilms_dagster.template import write_workbook
 
 
 def mistake_cell(m: Mistake) -> str:

@@ -10,7 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from ilms_dagster.cli import app
-from ilms_dagster.workbook import parse_workbook, write_workbook
+from ilms_dagster.workbook import parse_workbook
+from ilms_dagster.template import write_workbook
 
 runner = CliRunner()
 

@@ -8,7 +8,8 @@ import openpyxl
 import pytest
 
 from ilms_dagster.registry import TABLES, TEMPLATE_VERSION, reference_years
-from ilms_dagster.workbook import METADATA_FIELDS, METADATA_FIRST_ROW, SheetLayout, write_workbook
+from ilms_dagster.workbook import METADATA_FIELDS, METADATA_FIRST_ROW, SheetLayout
+from ilms_dagster.template import write_workbook
 
 ROUND, COUNTRY = "2024", "THA"
 YEARS = reference_years(ROUND)  # 2021..2023

@@ -13,7 +13,8 @@ import pytest
 
 from ilms_dagster.registry import REPORTING_COUNTRIES, ROUNDS, TABLES, reference_years
 from ilms_dagster.samples import ensure_samples
-from ilms_dagster.workbook import SheetLayout, SubmissionError, parse_workbook, write_workbook
+from ilms_dagster.workbook import SheetLayout, SubmissionError, parse_workbook
+from ilms_dagster.template import write_workbook
 
 ROUND = ROUNDS[-1]
 

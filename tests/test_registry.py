@@ -6,7 +6,8 @@ import pytest
 
 from ilms_dagster.assets.ilmq import TABLE_SPECS
 from ilms_dagster.registry import CLASSIFICATIONS, FAMILIES, TABLES, load_tables
-from ilms_dagster.workbook import parse_workbook, write_workbook
+from ilms_dagster.workbook import parse_workbook
+from ilms_dagster.template import write_workbook
 
 
 def test_registry_covers_every_family_and_the_required_tables():

@@ -20,7 +20,7 @@ from ilms_dagster.intake import StagedSubmission
 from ilms_dagster.partitions import BACKFILL_POLICY, partition_rounds_countries, submission_key, submission_partitions
 from ilms_dagster.registry import TABLES, TableSpec
 from ilms_dagster.resources import WAREHOUSE_POOL, IlmsStorage
-from ilms_dagster.resources.warehouse import ensure_schema, replace_partition, transaction
+from ilms_dagster.resources.warehouse import ensure_schema, publish_read_copy, replace_partition, transaction
 
 PREVIEW_ROWS = 10
 
@@ -135,6 +135,7 @@ def ilmq_tables(context: dg.AssetExecutionContext, storage: IlmsStorage, warehou
                 for stat, value in sub.stats[t].items():
                     totals[t][stat] += value
         previews = {t: _preview(conn, t, partitions) for t in selected}
+        publish_read_copy(conn)  # analysts see the loads just committed
     context.log.info("\n".join(f"{c} {r}: replaced {len(selected)} tables from {staged[(r, c)].submission['original_name']}; "
                                 f"validation {v.verdict}" for (r, c), v in validations.items()))  # fmt: skip
     if SUBMISSIONS_KEY in context.selected_asset_keys:

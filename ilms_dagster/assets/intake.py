@@ -4,7 +4,8 @@
 import dagster as dg
 
 from ilms_dagster.checks.expectations import run_expectations
-from ilms_dagster.intake import NoSubmission, archive, find_submission, stage
+from ilms_dagster.guards import quoted
+from ilms_dagster.intake import SAMPLES_WARNING, NoSubmission, archive, find_submission, inbox_is_empty, stage
 from ilms_dagster.partitions import BACKFILL_POLICY, partition_rounds_countries, submission_key, submission_partitions
 from ilms_dagster.resources import IlmsStorage
 from ilms_dagster.workbook import SubmissionError
@@ -22,12 +23,14 @@ REJECTED_METADATA = "rejected_partitions"
     owners=["team:data-engineering"],
     backfill_policy=BACKFILL_POLICY,
     description="The ILMQ workbook received for a round x country: archived immutably (sha256), parsed with "
-    "openpyxl, checked against the expectation suites of its tables and staged as one Parquet file per ILMQ "
+    "python-calamine behind hard limits (ilms_dagster/guards.py), checked against the expectation suites of its tables and staged as one Parquet file per ILMQ "
     "table. A bad workbook fails here, naming file, "
     "sheet and cell, before anything reaches the warehouse.",
 )
 def submission_file(context: dg.AssetExecutionContext, storage: IlmsStorage) -> dg.MaterializeResult:
     summary, failures, rejected = [], [], []
+    if inbox_is_empty(storage.inbox):
+        context.log.warning(SAMPLES_WARNING.format(inbox=quoted(str(storage.inbox))))
     for round_, country in partition_rounds_countries(context):
         try:
             received = find_submission(storage, round_, country)
@@ -39,7 +42,7 @@ def submission_file(context: dg.AssetExecutionContext, storage: IlmsStorage) -> 
             rejected.append(str(submission_key(round_, country)))
             continue
         rows = sum(s["rows"] for s in staged.stats.values())
-        summary.append((country, round_, received.name, manifest["sha256"][:12], rows,
+        summary.append((country, round_, quoted(received.name), manifest["sha256"][:12], rows,
                         "already received" if manifest["already_received"] else "archived"))  # fmt: skip
     if summary:  # one log event per step, not one per partition (events cost: docs/performance.md)
         context.log.info("\n".join(f"{c} {r}: {name} sha256={sha} {how}, {n} values staged"

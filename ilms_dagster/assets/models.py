@@ -2,7 +2,9 @@
 `<schema>/<name>` like its table, with an edge from every asset whose table its SELECT reads.
 
 Adding `dbt_like_sql/<name>.sql` adds the asset, its upstream edges and its documentation; nothing else
-changes. Each model runs in the warehouse pool (one DuckDB writer) and replaces its table in one transaction.
+changes. Each model runs in the warehouse pool (one DuckDB writer) and replaces its table in one transaction;
+the last model of a run publishes the analysts' read copy, so they only ever see a complete set of models
+(a run killed midway leaves the warehouse with some models rebuilt: the next `ilms run` rebuilds them all).
 """
 
 from pathlib import Path
@@ -14,6 +16,7 @@ from dagster_duckdb import DuckDBResource
 from ilms_dagster.assets.ilmq import SUBMISSIONS_KEY, table_key
 from ilms_dagster.models import MODEL_SCHEMAS, MODELS_DIR, Built, Model, build, discover
 from ilms_dagster.resources import WAREHOUSE_POOL
+from ilms_dagster.resources.warehouse import publish_read_copy
 
 PREVIEW_ROWS = 10
 
@@ -77,6 +80,8 @@ def _model_asset(model: Model, models: dict[str, Model]) -> dg.AssetsDefinition:
         with warehouse.get_connection() as conn:
             built = build(conn, model)
             preview: pd.DataFrame = conn.execute(f"SELECT * FROM {model.table} LIMIT {PREVIEW_ROWS}").df()
+            if _last_of_run(context, model, models):  # the whole set is built: publish it as one
+                publish_read_copy(conn)
         context.log.info(f"{model.table}: {built.rows} rows")
         return dg.MaterializeResult(
             metadata={
@@ -87,6 +92,14 @@ def _model_asset(model: Model, models: dict[str, Model]) -> dg.AssetsDefinition:
         )
 
     return _model
+
+
+def _last_of_run(context: dg.AssetExecutionContext, model: Model, models: dict[str, Model]) -> bool:
+    """Whether `model` is the last of the models this run builds (they run upstream first, in discover order):
+    the read copy is published once per models run, with every model of the run rebuilt, never a partial set."""
+    selected = context.job_def.asset_layer.selected_asset_keys
+    in_run = [m for m in models.values() if model_key(m) in selected]
+    return not in_run or in_run[-1].name == model.name
 
 
 def model_assets(models_dir: Path = MODELS_DIR) -> list[dg.AssetsDefinition]:

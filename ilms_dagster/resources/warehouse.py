@@ -1,12 +1,20 @@
-"""The DuckDB warehouse: schema, the one-transaction partition replace, read-only access for analysts.
+"""The DuckDB warehouse: schema, the one-transaction partition replace, the writer's connection and the
+read-only copy analysts use.
 
-DuckDB allows one writer per file: every asset or check that writes it runs in WAREHOUSE_POOL, whose
-limit is 1 in the shipped dagster.yaml, and opens its connection only for the short load.
+DuckDB allows one writer per file, and any other process holding the file (even read-only) blocks it: every
+asset or check that writes it runs in WAREHOUSE_POOL (limit 1 in the shipped dagster.yaml), connects through
+`connect_writer` (bounded retry, then an error naming the holder's PID) and, after each successful write
+(a load, a complete models build), publishes `warehouse_read.duckdb` beside it: a copy swapped in atomically
+that analysts, `ilms summary` and `ilms template --prefill` open (`connect_read_only`) for as long as they like.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import random
+import re
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +26,10 @@ from ilms_dagster.registry import TABLES
 from ilms_dagster.resources.storage import data_dir
 
 WAREHOUSE_POOL = "duckdb_warehouse"
+LOCK_WAIT_ENV = "ILMS_LOCK_WAIT_SECONDS"  # how long a writer retries a warehouse held by another process
+LOCK_WAIT_DEFAULT = 60.0
+# Columns that differ between two identical runs (clock, folder): left out of the content digest.
+VOLATILE_COLUMNS = {"archive_path"}
 
 _TIDY_DDL = """
     ref_area VARCHAR NOT NULL, round INTEGER NOT NULL, indicator VARCHAR NOT NULL, source VARCHAR,
@@ -56,10 +68,79 @@ def warehouse_path() -> Path:
     return Path(os.environ.get("ILMS_WAREHOUSE") or data_dir() / "warehouse.duckdb")
 
 
-def default_warehouse() -> DuckDBResource:
+def read_copy_path(path: Path | None = None) -> Path:
+    """The published read-only copy of a warehouse file: `<folder>/<name>_read.duckdb`."""
+    path = path or warehouse_path()
+    return path.with_name(f"{path.stem}_read{path.suffix}")
+
+
+class WarehouseLocked(RuntimeError):
+    """Another process holds the warehouse file, and kept it past the writer's retries."""
+
+
+def _holder(message: str) -> str:
+    found = re.search(r"Conflicting lock is held in (.*?) \(PID (\d+)\)", message)
+    return f"PID {found.group(2)} ({found.group(1)})" if found else "an unknown process"
+
+
+def connect_writer(path: str | Path, config: Mapping | None = None) -> duckdb.DuckDBPyConnection:
+    """The writer's connection. While another process holds the file (DuckDB: "Could not set lock"), retry with
+    backoff for ILMS_LOCK_WAIT_SECONDS (default 60), then fail naming the holder's PID."""
+    try:
+        budget = float(os.environ.get(LOCK_WAIT_ENV) or LOCK_WAIT_DEFAULT)
+    except ValueError:
+        budget = LOCK_WAIT_DEFAULT
+    deadline, delay = time.monotonic() + budget, 0.1
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=False, config=dict(config or {}))
+        except duckdb.IOException as exc:
+            if "Could not set lock" not in str(exc):
+                raise
+            if time.monotonic() + delay > deadline:
+                raise WarehouseLocked(
+                    f"The warehouse {path} is held by another process, {_holder(str(exc))}, and was still held after "
+                    f"{budget:g} s of retries ({LOCK_WAIT_ENV}). Close that program: analysts open the read-only copy "
+                    f"{read_copy_path(Path(path))} (`ilms summary`, README: Analysts), never the warehouse itself."
+                ) from None
+            time.sleep(delay * (1 + random.random() / 2))
+            delay = min(delay * 2, 5.0)
+
+
+class WarehouseResource(DuckDBResource):
+    """DuckDBResource whose connection retries a warehouse held by another process (connect_writer)."""
+
+    @contextmanager
+    def get_connection(self):
+        conn = connect_writer(self.database, {"custom_user_agent": "dagster"} | dict(self.connection_config))
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+
+def default_warehouse() -> WarehouseResource:
     path = warehouse_path()
     path.parent.mkdir(parents=True, exist_ok=True)
-    return DuckDBResource(database=str(path))
+    return WarehouseResource(database=str(path))
+
+
+def publish_read_copy(conn: duckdb.DuckDBPyConnection, path: Path | None = None) -> Path:
+    """Copy the warehouse, from the writer's own connection (outside any transaction), into a temporary file
+    beside it and swap it in as the read copy in one rename: readers holding the previous copy keep it intact,
+    new readers get the new one, and nobody ever holds the warehouse itself."""
+    (main,) = conn.execute("SELECT current_database()").fetchone()
+    path = path or Path(conn.execute("SELECT path FROM duckdb_databases() WHERE database_name = ?", [main]).fetchone()[0])
+    target = read_copy_path(path)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    conn.execute(f"ATTACH '{tmp}' AS ilms_read_copy")
+    try:
+        conn.execute(f'COPY FROM DATABASE "{main}" TO ilms_read_copy')
+    finally:
+        conn.execute("DETACH ilms_read_copy")
+    os.replace(tmp, target)
+    return target
 
 
 def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
@@ -114,8 +195,33 @@ def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConn
 
 
 def connect_read_only(path: Path | None = None) -> duckdb.DuckDBPyConnection:
-    """How analysts (and tests) open the warehouse: read-only, so they never block the writer."""
-    return duckdb.connect(str(path or warehouse_path()), read_only=True)
+    """How analysts open the warehouse: the published read-only copy (never the file the pipeline writes), so
+    they may hold it open as long as they like. A warehouse written before read copies existed has none yet:
+    then the warehouse itself, read-only (the next load publishes the copy)."""
+    path = path or warehouse_path()
+    copy = read_copy_path(path)
+    return duckdb.connect(str(copy if copy.exists() else path), read_only=True)
+
+
+def content_digest(conn: duckdb.DuckDBPyConnection, schemas: Iterable[str] = ("raw", "ilmq", "validation", "staging", "marts")) -> str:
+    """A sha256 of the distinct rows of every table of `schemas`, in a fixed order, without the columns that
+    differ between identical runs (timestamps, archive paths): equal digests mean the same content. Distinct:
+    re-checking a partition appends the same verdict again to `validation.partition_status` (a history), which
+    adds no content."""
+    digest = hashlib.sha256()
+    tables = conn.execute("SELECT table_schema, table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE'"
+                          " AND list_contains(?, table_schema) ORDER BY ALL", [list(schemas)]).fetchall()  # fmt: skip
+    for schema, table in tables:
+        columns = [name for name, kind in conn.execute(
+            "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = ? AND table_name = ?"
+            " ORDER BY ordinal_position", [schema, table]).fetchall()
+            if name not in VOLATILE_COLUMNS and not kind.startswith("TIMESTAMP")]  # fmt: skip
+        digest.update(f"{schema}.{table}({','.join(columns)})".encode())
+        if columns:
+            select = ", ".join(f'"{c}"' for c in columns)
+            for row in conn.execute(f'SELECT DISTINCT {select} FROM "{schema}"."{table}" ORDER BY ALL').fetchall():
+                digest.update(repr(row).encode())
+    return digest.hexdigest()
 
 
 def table_counts(conn: duckdb.DuckDBPyConnection, tables: Iterable[str] | None = None) -> dict[str, int]:

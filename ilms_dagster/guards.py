@@ -1,0 +1,277 @@
+"""Hard limits on a received file, checked before any reader parses it (pure: no Dagster, no warehouse).
+
+A workbook is a zip of XML parts. Everything here reads only what it must, in bounded pieces:
+
+- `check_regular_file`: the inbox entry is a regular file (no FIFO, device, directory; a symlink only if it
+  stays inside the inbox and ends at a regular file), judged by `lstat`, never by opening it;
+- `open_bounded`: reads a regular file of at most `ILMS_MAX_FILE_BYTES` without following symlinks or
+  blocking on a FIFO (what the archive copies);
+- `inspect_workbook`: the zip central directory (member count, total uncompressed size, per-member
+  compression ratio) before anything is decompressed, then one streaming pass over the sheet and shared
+  string XML: entity declarations refused, real decompressed sizes held to the declared ones, the cells'
+  bounding box counted, formulas, merged ranges and hidden sheets noted by cell for the parser to report.
+
+Every limit is an environment variable with a safe default (README, Settings) and is named in its error.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import time
+import zipfile
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from xml.etree import ElementTree
+
+LIMITS = {  # name: (default, what it bounds)
+    "ILMS_MAX_FILE_BYTES": (20 * 2**20, "size of the file"),
+    "ILMS_MAX_UNCOMPRESSED_BYTES": (100 * 2**20, "total uncompressed size of the workbook's parts"),
+    "ILMS_MAX_COMPRESSION_RATIO": (200, "compression ratio of any part (uncompressed / compressed size)"),
+    "ILMS_MAX_ZIP_MEMBERS": (10_000, "number of parts in the workbook"),
+    "ILMS_MAX_CELLS": (2_000_000, "cells of a sheet, counted from A1 to its last used row and column"),
+    "ILMS_MAX_PARSE_SECONDS": (60, "seconds spent inspecting one workbook"),
+}
+_CHUNK = 1 << 16
+_OLE_SIGNATURE = bytes.fromhex("D0CF11E0A1B11AE1")  # what Excel writes for an encrypted workbook, and .xls
+
+
+def limit(name: str) -> int:
+    """The limit in force: the environment variable if set to a positive number, else the default."""
+    default, _ = LIMITS[name]
+    raw = os.environ.get(name, "")
+    try:
+        value = int(float(raw))
+    except ValueError:
+        return default
+    return value if value > 0 else default
+
+
+class FileRejected(ValueError):
+    """A received file refused before parsing; `rule` is the limit or convention it breaks (plain words)."""
+
+    def __init__(self, rule: str, message: str, sheet: str = "-", cell: str = "-"):
+        self.rule, self.sheet, self.cell = rule, sheet, cell
+        super().__init__(f"{message} (rule: {rule})")
+
+
+def quoted(name: object) -> str:
+    """A file name as every output shows it: quoted, control characters and newlines escaped."""
+    return repr(str(name))
+
+
+def _size(n: float) -> str:
+    return f"{n / 2**20:.1f} MiB" if n >= 2**20 else f"{int(n)} bytes"
+
+
+# ------------------------------------------------------------------ the inbox entry itself
+
+
+def check_regular_file(path: Path, inbox: Path) -> None:
+    """Raise FileRejected unless `path` is a regular file, or a symlink that stays inside `inbox` and ends at
+    a regular file. Uses lstat/realpath only: a FIFO, device or escaping link is never opened."""
+    try:
+        info = os.lstat(path)
+    except OSError as exc:
+        raise FileRejected("regular files only", f"cannot be examined ({exc.strerror})") from None
+    if stat.S_ISLNK(info.st_mode):
+        target = Path(os.path.realpath(path))
+        root = Path(os.path.realpath(inbox))
+        if not target.is_relative_to(root):
+            raise FileRejected("regular files only", "is a symbolic link pointing outside the inbox; copy the file in")
+        try:
+            info = os.stat(target)
+        except OSError:
+            raise FileRejected("regular files only", "is a symbolic link to nothing (dangling)") from None
+    if not stat.S_ISREG(info.st_mode):
+        kind = ("a directory" if stat.S_ISDIR(info.st_mode) else "a named pipe (FIFO)" if stat.S_ISFIFO(info.st_mode)
+                else "a device" if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode) else "not a regular file")  # fmt: skip
+        raise FileRejected("regular files only", f"is {kind}, not a workbook file")
+
+
+def read_bounded(path: Path) -> bytes:
+    """The bytes of a regular file of at most ILMS_MAX_FILE_BYTES, opened without following a final
+    symlink and without blocking on a FIFO."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        raise FileRejected("regular files only", f"cannot be opened ({exc.strerror})") from None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise FileRejected("regular files only", "is not a regular file")
+        check_file_size(info.st_size)
+        data = handle.read(limit("ILMS_MAX_FILE_BYTES") + 1)
+    check_file_size(len(data))
+    return data
+
+
+def check_file_size(size: int) -> None:
+    if size > (most := limit("ILMS_MAX_FILE_BYTES")):
+        raise FileRejected("ILMS_MAX_FILE_BYTES", f"the file is {_size(size)}, more than the {_size(most)} allowed")
+    if size == 0:
+        raise FileRejected("not empty", "the file is empty (0 bytes)")
+
+
+# ------------------------------------------------------------------ the zip and its XML
+
+
+@dataclass
+class SheetFacts:
+    """What the streaming pass saw in one sheet's XML."""
+
+    member: str
+    state: str = "visible"
+    formulas: list[str] = field(default_factory=list)  # cells with an <f> element
+    merged: list[str] = field(default_factory=list)  # merged ranges, e.g. "C11:D11"
+    max_row: int = 0
+    max_col: int = 0
+
+
+@dataclass
+class WorkbookFacts:
+    sheets: dict[str, SheetFacts]  # by sheet name, in workbook order
+    uncompressed_bytes: int
+
+
+_CELL = re.compile(rb'<c\b[^>]*?\br="([A-Z]{1,3})([0-9]{1,7})"[^>]*?(/>|>(.*?)</c>)', re.S)
+_ROW = re.compile(rb'<row\b[^>]*?\br="([0-9]{1,7})"')
+_MERGE = re.compile(rb'<mergeCell\b[^>]*?\bref="([A-Z]{1,3}[0-9]{1,7}(?::[A-Z]{1,3}[0-9]{1,7})?)"')
+_DECLARATION = re.compile(rb"<!(?:DOCTYPE|ENTITY)", re.I)
+_REL_NS = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
+
+
+def column_number(letters: bytes | str) -> int:
+    n = 0
+    for ch in letters.decode() if isinstance(letters, bytes) else letters:
+        n = n * 26 + ord(ch) - 64
+    return n
+
+
+def inspect_workbook(path: Path) -> WorkbookFacts:
+    """Check the workbook against every limit before a reader parses it; raise FileRejected naming the limit."""
+    deadline = time.monotonic() + limit("ILMS_MAX_PARSE_SECONDS")
+    check_file_size(os.stat(path).st_size)
+    with open(path, "rb") as handle:
+        if handle.read(8) == _OLE_SIGNATURE:
+            raise FileRejected("an .xlsx workbook", "is a password-protected workbook or an old-format .xls file (an OLE "
+                               "container, not a zip); remove the password, or save it as an Excel Workbook (.xlsx)")  # fmt: skip
+    try:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise FileRejected("an .xlsx workbook", f"is not an .xlsx workbook (not a readable zip archive: {exc})") from None
+    with zf:
+        members = zf.infolist()
+        _check_directory(members)
+        names = {m.filename for m in members}
+        if "xl/workbook.xml" not in names:
+            raise FileRejected("an .xlsx workbook", "is a zip archive but not an .xlsx workbook (no xl/workbook.xml)")
+        sheets = _sheets(zf, names, deadline)
+        scanned = [s.member for s in sheets.values()] + [n for n in ("xl/sharedStrings.xml",) if n in names]
+        by_member = {s.member: s for s in sheets.values()}
+        for name in scanned:
+            _scan(zf, zf.getinfo(name), by_member.get(name), deadline)
+        return WorkbookFacts(sheets, sum(m.file_size for m in members))
+
+
+def _check_directory(members: list[zipfile.ZipInfo]) -> None:
+    if len(members) > (most := limit("ILMS_MAX_ZIP_MEMBERS")):
+        raise FileRejected("ILMS_MAX_ZIP_MEMBERS", f"the workbook has {len(members)} parts, more than the {most} allowed")
+    ratio_limit = limit("ILMS_MAX_COMPRESSION_RATIO")
+    for m in members:
+        if m.flag_bits & 0x1:
+            raise FileRejected("not encrypted", f"part {m.filename!r} is encrypted; remove the password and save again")
+        if m.file_size > 1 << 16 and m.file_size > ratio_limit * max(m.compress_size, 1):
+            raise FileRejected("ILMS_MAX_COMPRESSION_RATIO",
+                               f"part {m.filename!r} is compressed {m.file_size / max(m.compress_size, 1):.0f} to 1, "
+                               f"more than the {ratio_limit} to 1 allowed (a zip bomb?)")  # fmt: skip
+    total = sum(m.file_size for m in members)
+    if total > (most := limit("ILMS_MAX_UNCOMPRESSED_BYTES")):
+        raise FileRejected("ILMS_MAX_UNCOMPRESSED_BYTES",
+                           f"the workbook unpacks to {_size(total)}, more than the {_size(most)} allowed")  # fmt: skip
+
+
+def _read_small(zf: zipfile.ZipFile, name: str, deadline: float) -> bytes:
+    """A small XML part (workbook, relationships) read whole after the same checks as the sheets."""
+    info = zf.getinfo(name)
+    data = b"".join(_chunks(zf, info, deadline))
+    if _DECLARATION.search(data):
+        raise FileRejected("no XML entity declarations", f"part {name!r} declares a DOCTYPE or entities; save the workbook again from Excel")
+    return data
+
+
+def _sheets(zf: zipfile.ZipFile, names: set[str], deadline: float) -> dict[str, SheetFacts]:
+    try:
+        book = ElementTree.fromstring(_read_small(zf, "xl/workbook.xml", deadline))
+        rels = (ElementTree.fromstring(_read_small(zf, "xl/_rels/workbook.xml.rels", deadline))
+                if "xl/_rels/workbook.xml.rels" in names else None)  # fmt: skip
+    except ElementTree.ParseError as exc:
+        raise FileRejected("an .xlsx workbook", f"its workbook part is not well-formed XML ({exc})") from None
+    targets = {r.get("Id"): r.get("Target", "") for r in (rels if rels is not None else [])}
+    sheets = {}
+    for sheet in book.iter():
+        if not sheet.tag.endswith("}sheet"):
+            continue
+        target = targets.get(sheet.get(f"{_REL_NS}id"), "")
+        member = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
+        member = os.path.normpath(member).replace(os.sep, "/")
+        if member in names:
+            sheets[sheet.get("name", "")] = SheetFacts(member, state=sheet.get("state") or "visible")
+    return sheets
+
+
+def _chunks(zf: zipfile.ZipFile, info: zipfile.ZipInfo, deadline: float):
+    """The decompressed bytes of a part in pieces, held to its declared size and to the time limit."""
+    seen = 0
+    try:
+        with zf.open(info) as handle:
+            while block := handle.read(_CHUNK):
+                seen += len(block)
+                if seen > info.file_size:
+                    raise FileRejected("ILMS_MAX_UNCOMPRESSED_BYTES",
+                                       f"part {info.filename!r} unpacks to more than the {info.file_size} bytes it declares")  # fmt: skip
+                if time.monotonic() > deadline:
+                    raise FileRejected("ILMS_MAX_PARSE_SECONDS",
+                                       f"inspecting the workbook took more than {limit('ILMS_MAX_PARSE_SECONDS')} s")  # fmt: skip
+                yield block
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, RuntimeError) as exc:
+        raise FileRejected("an intact .xlsx workbook", f"part {info.filename!r} is damaged ({exc})") from None
+
+
+def _scan(zf: zipfile.ZipFile, info: zipfile.ZipInfo, facts: SheetFacts | None, deadline: float) -> None:
+    """One streaming pass over a sheet (or the shared strings): declarations, cells, formulas, merges.
+    Pieces are cut after the last complete `</c>` or `</row>`, so no cell is split between two."""
+    tail, carry, cells_limit = b"", [], limit("ILMS_MAX_CELLS")
+    for block in _chunks(zf, info, deadline):
+        if _DECLARATION.search(tail + block):
+            raise FileRejected("no XML entity declarations",
+                               f"part {info.filename!r} declares a DOCTYPE or entities; save the workbook again from Excel")  # fmt: skip
+        tail = block[-16:]
+        if facts is None:
+            continue
+        cut = max((i + len(end) for end in (b"</c>", b"</row>") if (i := block.rfind(end)) >= 0), default=-1)
+        if cut < 0:
+            carry.append(block)
+            continue
+        _cells(b"".join(carry) + block[:cut], facts, cells_limit)
+        carry = [block[cut:]]
+    if facts is not None and carry:
+        _cells(b"".join(carry), facts, cells_limit)
+
+
+def _cells(text: bytes, facts: SheetFacts, cells_limit: int) -> None:
+    for match in _ROW.finditer(text):
+        facts.max_row = max(facts.max_row, int(match.group(1)))
+    for match in _CELL.finditer(text):
+        col, row = column_number(match.group(1)), int(match.group(2))
+        facts.max_row, facts.max_col = max(facts.max_row, row), max(facts.max_col, col)
+        inner = match.group(4)
+        if inner and (b"<f>" in inner or b"<f " in inner or b"<f/>" in inner):
+            facts.formulas.append(f"{match.group(1).decode()}{row}")
+    facts.merged += [m.group(1).decode() for m in _MERGE.finditer(text)]
+    if facts.max_row * max(facts.max_col, 1) > cells_limit:
+        raise FileRejected("ILMS_MAX_CELLS", f"a sheet reaches row {facts.max_row}, column {facts.max_col}: more than "
+                           f"the {cells_limit} cells allowed")  # fmt: skip

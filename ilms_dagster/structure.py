@@ -1,0 +1,61 @@
+"""No silent loss: what a reader would drop without a word, turned into problems that name the cells.
+
+The readers see values only. What the streaming inspection (`guards.inspect_workbook`) saw in the XML, and
+every non-empty cell outside the template's grid, becomes a problem (sheet, cell, message naming the rule):
+
+- a sheet the template does not have (its contents would be ignored), a hidden template sheet;
+- a formula in a template sheet (calamine reads only the cached value, and none if Excel never saved one);
+- a merged range in a template sheet (only its top-left cell keeps a value);
+- a value outside the template's cells (typed beside the grid, below it, or in a moved block).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from openpyxl.utils import get_column_letter
+
+from ilms_dagster.guards import WorkbookFacts
+
+Problem = tuple[str, str, str]  # (sheet, cell, message)
+
+
+def sheet_problems(facts: WorkbookFacts, template_sheets: Iterable[str]) -> list[Problem]:
+    """Extra and hidden sheets, formulas and merged ranges."""
+    wanted = list(template_sheets)
+    problems = []
+    for name, sheet in facts.sheets.items():
+        if name not in wanted:
+            problems.append((name, "-", "this sheet is not part of the template, so its contents would be ignored; "
+                                        "move them into the template's sheets or delete the sheet (rule: template sheets only)"))
+            continue
+        if sheet.state != "visible":
+            problems.append((name, "-", f"the sheet is {sheet.state}; unhide it and check its contents (rule: no hidden sheets)"))
+        for cell in sheet.formulas[:20]:
+            problems.append((name, cell, "the cell holds a formula; type or paste the value itself "
+                                         "(Paste Special > Values) (rule: values, not formulas)"))
+        if len(sheet.formulas) > 20:
+            problems.append((name, "-", f"... and {len(sheet.formulas) - 20} more cells with formulas (rule: values, not formulas)"))
+        for cells in sheet.merged[:20]:
+            problems.append((name, cells, "merged cells keep only the first cell's value; unmerge them and fill each "
+                                          "cell (rule: no merged cells)"))
+    return problems
+
+
+def outside_grid(sheet: str, grid: list[list[object]], allowed: frozenset[tuple[int, int]]) -> list[Problem]:
+    """Every non-empty cell of `grid` at a (row, column) the template has no cell for."""
+    problems = []
+    for r, line in enumerate(grid, start=1):
+        for c, value in enumerate(line, start=1):
+            if value is not None and value != "" and (r, c) not in allowed:
+                problems.append((sheet, f"{get_column_letter(c)}{r}",
+                                 f"a value ({_short(value)}) outside the template's cells would be ignored; move it into "
+                                 f"the right input cell or delete it (rule: values inside the grid)"))  # fmt: skip
+    if len(problems) > 20:
+        problems = problems[:20] + [(sheet, "-", f"... and {len(problems) - 20} more values outside the template's cells")]
+    return problems
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
