@@ -164,3 +164,8 @@ def write_section(name: str, text: str, doc: Path = PROJECT / "docs" / "performa
     else:
         content = content.rstrip() + "\n\n" + block + "\n"
     doc.write_text(content)
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(PROJECT))
+    child(sys.argv[1:])

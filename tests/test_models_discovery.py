@@ -46,7 +46,9 @@ def test_every_model_is_an_asset_with_the_upstream_edges_of_the_tables_it_reads(
     assert deps[K(["staging", "latest"])] == {K(["staging", "vintages"])}
     assert deps[K(["marts", "stocks"])] == {K(["staging", "latest"])}  # registry tables are written by the runner
     assert deps[K(["marts", "completeness"])] == {K(["marts", "completeness_grid"])}
-    assert deps[K(["marts", "timeliness"])] == {K(["raw", "submissions"]), K(["staging", "accepted_partitions"])}
+    assert deps[K(["marts", "timeliness"])] == {K(["raw", "submissions"]), K(["staging", "accepted_partitions"]),
+                                               K(["staging", "reporting_countries"])}
+    assert deps[K(["staging", "reporting_countries"])] == {K(["raw", "submissions"])}  # + the registry's countries
 
 
 def test_the_ilmq_union_lists_every_registry_table_once_under_its_own_id():

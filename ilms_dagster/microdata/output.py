@@ -1,4 +1,4 @@
-"""Tabulations out through the normal path: a filled ILMQ workbook (workbook.write_workbook, so intake and
+"""Tabulations out through the normal path: a filled ILMQ workbook (template.write_workbook, so intake and
 validation apply unchanged) and a sidecar of every cell with its sample count, flag and sampling error.
 
 The template has no obs_status column yet (issue 15): the U flags, counts, standard errors and CVs are in
@@ -14,7 +14,8 @@ import pandas as pd
 from ilms_dagster.microdata.mapping import MicrodataError
 from ilms_dagster.microdata.tabulate import Tabulation
 from ilms_dagster.registry import TABLES, reference_years
-from ilms_dagster.workbook import CONFIDENTIAL, NOT_AVAILABLE, SheetLayout, ValueKey, write_workbook
+from ilms_dagster.template import write_workbook
+from ilms_dagster.workbook import CONFIDENTIAL, NOT_AVAILABLE, SheetLayout, ValueKey
 
 SIDECAR_SUFFIX = ".cells.csv"
 
