@@ -223,7 +223,7 @@ def import_ilostat(
     transaction; print what was loaded, and what was not, by code. `ilms run` (or the models) then shows them."""
     from datetime import date
 
-    from ilms_dagster.ilostat import IlostatError, import_files, report_lines
+    from ilms_dagster.ilostat import IlostatError, read_files, report_lines, write_files
     from ilms_dagster.resources.warehouse import default_warehouse
 
     try:
@@ -231,11 +231,12 @@ def import_ilostat(
     except ValueError:
         raise typer.BadParameter(f"--published {published!r}: write YYYY-MM-DD") from None
     try:
-        with default_warehouse().get_connection() as conn:
-            parsed = import_files(conn, files, when)
+        parsed = read_files(files)  # every file read before the warehouse is opened
     except IlostatError as exc:
         console.print(f"[red]Nothing imported:[/] {exc}")
         raise typer.Exit(1) from None
+    with default_warehouse().get_connection() as conn:
+        write_files(conn, parsed, when)
     for line in report_lines(parsed):
         console.print(line, highlight=False, markup=False)
     console.print(f"{sum(f.rows_loaded for f in parsed)} published values from {len(parsed)} file(s) in the warehouse;"
@@ -254,7 +255,7 @@ def export_ilostat(
     if not warehouse_path().exists():
         raise typer.BadParameter(f"no warehouse at {warehouse_path()}: run `ilms run` first")
     try:
-        with connect_read_only() as conn:
+        with connect_read_only() as conn:  # duckdb's own connection: closed on error too
             done = export_round(conn, round_, out)
     except ExportError as exc:
         console.print(f"[red]Not exported:[/] {exc}")

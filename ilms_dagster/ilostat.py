@@ -267,12 +267,22 @@ def report_lines(files: Iterable[ParsedFile]) -> list[str]:
     return lines
 
 
-def import_files(conn: duckdb.DuckDBPyConnection, paths: Iterable[Path], published: date | None = None) -> list[ParsedFile]:
-    """Read every file (nothing written if one fails), then load all of them in one transaction."""
+def read_files(paths: Iterable[Path]) -> list[ParsedFile]:
+    """Read every file before any is written: one that cannot be imported stops them all (IlostatError)."""
+    return [read_file(Path(p)) for p in paths]
+
+
+def write_files(conn: duckdb.DuckDBPyConnection, parsed: list[ParsedFile], published: date | None = None) -> None:
+    """Load read files in one transaction: all of them land, or nothing does."""
     from ilms_dagster.resources.warehouse import ensure_schema, transaction
 
-    parsed = [read_file(Path(p)) for p in paths]
     ensure_schema(conn)
     with transaction(conn):
         load(conn, parsed, published)
+
+
+def import_files(conn: duckdb.DuckDBPyConnection, paths: Iterable[Path], published: date | None = None) -> list[ParsedFile]:
+    """Read every file (nothing written if one fails), then load all of them in one transaction."""
+    parsed = read_files(paths)
+    write_files(conn, parsed, published)
     return parsed

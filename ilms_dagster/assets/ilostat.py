@@ -13,7 +13,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from ilms_dagster.assets.models import ILOSTAT_IMPORTS_KEY
-from ilms_dagster.ilostat import import_files, report_lines
+from ilms_dagster.ilostat import read_files, report_lines, write_files
 from ilms_dagster.ilostat_export import export_round
 from ilms_dagster.partitions import round_partitions
 from ilms_dagster.resources import WAREHOUSE_POOL, IlmsStorage
@@ -42,9 +42,9 @@ def _md_table(header: tuple[str, ...], rows: list[tuple]) -> str:
     metadata={"dagster/table_name": "raw.ilostat_imports"},
 )
 def ilostat_imports(context: dg.AssetExecutionContext, storage: IlmsStorage, warehouse: DuckDBResource):
-    paths = ilostat_files(storage)
+    parsed = read_files(ilostat_files(storage))  # every file read before the warehouse is opened
     with warehouse.get_connection() as conn:
-        parsed = import_files(conn, paths)
+        write_files(conn, parsed)
     context.log.info("\n".join(report_lines(parsed)) or f"no ILOSTAT files in {storage.ilostat}")
     loaded = sorted((f.path.name, ind, year, n) for f in parsed for (ind, year), n in f.loaded_by("indicator", "time").items())
     skipped = sorted([(f.path.name, ind, "indicator", ind, n) for f in parsed for ind, n in f.other_indicators.items()]
