@@ -74,7 +74,7 @@ INDICATORS = _indicator_codes()
 
 
 def join_notes(values: dict[str, str | None]) -> str | None:
-    parts = [f"{name}: {values[name]}" for name in NOTE_FIELDS if values.get(name)]
+    parts = [f"{name}: {values[name]}" for name in NOTE_FIELDS if isinstance(values.get(name), str) and values[name]]
     return " | ".join(parts) or None
 
 
