@@ -195,3 +195,14 @@ def test_a_submitted_value_wins_over_the_published_one_and_the_revision_is_liste
     with duckdb.connect(str(project.warehouse_path), read_only=True) as conn:  # prefill: the newest submission wins
         offered = latest_values(conn, "THA", [2018, 2019, 2020])
     assert offered[("emp_by_activity", 2019, "ECO_SECTOR_TOTAL", "SEX_T", "CBR_BIR_TOTAL")] == submitted
+
+
+def test_the_ilostat_assets_are_in_their_own_groups_and_in_no_job():
+    from ilms_dagster.assets.ilostat import ILOSTAT_ASSETS
+    from ilms_dagster.definitions import defs
+
+    keys = {k for a in ILOSTAT_ASSETS for k in a.keys}
+    graph = defs.resolve_asset_graph()
+    assert {graph.get(k).group_name for k in keys} == {"ilostat", "exports"}
+    for job in ("ingest_submissions", "build_models"):
+        assert not keys & set(defs.resolve_job_def(job).asset_layer.selected_asset_keys)
