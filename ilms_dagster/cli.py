@@ -233,14 +233,15 @@ def import_ilostat(
     try:
         parsed = read_files(files)  # every file read before the warehouse is opened
     except IlostatError as exc:
-        console.print(f"[red]Nothing imported:[/] {exc}")
+        console.print(f"[red]Nothing imported:[/] {exc}", soft_wrap=True)
         raise typer.Exit(1) from None
     with default_warehouse().get_connection() as conn:
         write_files(conn, parsed, when)
     for line in report_lines(parsed):
-        console.print(line, highlight=False, markup=False)
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
     console.print(f"{sum(f.rows_loaded for f in parsed)} published values from {len(parsed)} file(s) in the warehouse;"
-                  " rebuild the models (`ilms run`, or the staging and marts groups) to see them in staging.latest.")
+                  " rebuild the models (`ilms run`, or the staging and marts groups) to see them in staging.latest.",
+                  soft_wrap=True)
 
 
 @app.command("export-ilostat")
@@ -258,10 +259,10 @@ def export_ilostat(
         with connect_read_only() as conn:  # duckdb's own connection: closed on error too
             done = export_round(conn, round_, out)
     except ExportError as exc:
-        console.print(f"[red]Not exported:[/] {exc}")
+        console.print(f"[red]Not exported:[/] {exc}", soft_wrap=True)
         raise typer.Exit(1) from None
     for line in done.lines():
-        console.print(line, highlight=False, markup=False)
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
 @app.command()
