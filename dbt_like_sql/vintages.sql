@@ -5,13 +5,14 @@ description: >
   revision. A value is identified by table, country, indicator, sex, classif1, classif2 and reference year;
   a round "reported" it if its workbook had the cell filled, with a number or a marker ('..', 'x'), so a
   marker in a later round supersedes an earlier number. Units as reported (thousands; local currency for
-  earnings).
+  earnings). Published ILOSTAT values imported by `ilms import-ilostat` are the vintage of round 0, the
+  oldest: any round's submitted value supersedes them.
 schema: staging
 columns:
   table_id:
   family:
   ref_area:
-  round: Collection round (year) that reported this vintage.
+  round: Collection round (year) that reported this vintage; 0 for the published ILOSTAT vintage (imported).
   indicator:
   source:
   sex:
@@ -22,7 +23,7 @@ columns:
   obs_status:
   note:
   cell: Excel cell of the value in this round's workbook.
-  submission_sha256: sha256 of the workbook of this vintage.
+  submission_sha256: sha256 of the workbook of this vintage (of the ILOSTAT file for round 0).
   vintage_rank: 1 for the most recent round that reported the value, 2 for the one before, ...
   vintages: Number of rounds that reported the value.
   previous_round: The round of the previous vintage (NULL for the first).

@@ -257,6 +257,58 @@ def dictionary(
     console.print(f"Wrote {path}")
 
 
+@app.command("import-ilostat")
+def import_ilostat(
+    files: Annotated[list[Path], typer.Argument(help="ILOSTAT bulk CSV files (plain or .gz)", exists=True,
+                                                dir_okay=False)],
+    published: Annotated[str | None, typer.Option(help="Date ILOSTAT published the files (YYYY-MM-DD)")] = None,
+) -> None:
+    """Import published ILOSTAT bulk CSV files as the oldest vintage (round 0) of the ILMQ tables, in one
+    transaction; print what was loaded, and what was not, by code. `ilms run` (or the models) then shows them."""
+    from datetime import date
+
+    from ilms_dagster.ilostat import IlostatError, read_files, report_lines, write_files
+    from ilms_dagster.resources.warehouse import default_warehouse
+
+    try:
+        when = date.fromisoformat(published) if published else None
+    except ValueError:
+        raise typer.BadParameter(f"--published {published!r}: write YYYY-MM-DD") from None
+    try:
+        parsed = read_files(files)  # every file read before the warehouse is opened
+    except IlostatError as exc:
+        console.print(f"[red]Nothing imported:[/] {exc}", soft_wrap=True)
+        raise typer.Exit(1) from None
+    with default_warehouse().get_connection() as conn:
+        write_files(conn, parsed, when)
+    for line in report_lines(parsed):
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
+    console.print(f"{sum(f.rows_loaded for f in parsed)} published values from {len(parsed)} file(s) in the warehouse;"
+                  " rebuild the models (`ilms run`, or the staging and marts groups) to see them in staging.latest.",
+                  soft_wrap=True)
+
+
+@app.command("export-ilostat")
+def export_ilostat(
+    round_: Annotated[str, typer.Option("--round", help="Collection round (year): the latest vintage up to it")],
+    out: Annotated[Path, typer.Option(help="Output folder (ilostat/<indicator>.csv, sdmx/DF_<indicator>.csv)")],
+) -> None:
+    """Export a round as ILOSTAT bulk CSV and SDMX-CSV 2.0 (re-read with pysdmx), one file per indicator."""
+    from ilms_dagster.ilostat_export import ExportError, export_round
+    from ilms_dagster.resources.warehouse import connect_read_only, warehouse_path
+
+    if not warehouse_path().exists():
+        raise typer.BadParameter(f"no warehouse at {warehouse_path()}: run `ilms run` first")
+    try:
+        with connect_read_only() as conn:  # duckdb's own connection: closed on error too
+            done = export_round(conn, round_, out)
+    except ExportError as exc:
+        console.print(f"[red]Not exported:[/] {exc}", soft_wrap=True)
+        raise typer.Exit(1) from None
+    for line in done.lines():
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
 @app.command()
 def dev(
     host: Annotated[str, typer.Option(help="Address the UI listens on. The webserver has no authentication: keep "

@@ -14,7 +14,7 @@ The file name is the model name and the table is `<schema>.<name>`. A column lef
 (`ref_area:`) takes the description of the same column in the models it reads, if they agree on one.
 
 The tables a model reads are found by parsing the SELECT (DuckDB dialect), never declared by hand:
-`ilmq.<table>` and `raw.submissions` (written by ingestion), `validation.<x>` (written by the checks, read
+`ilmq.<table>`, `raw.submissions` and `raw.ilostat_imports` (written by ingestion and the ILOSTAT import), `validation.<x>` (written by the checks, read
 as is), `staging.registry_*` (the registry, written from `ilms_dagster.registry` by the runner before the
 model runs) and `staging.<m>` / `marts.<m>` (other models). Anything else is an error naming the file. This module knows nothing of Dagster:
 `ilms_dagster.assets.models` turns each model into an asset.
@@ -48,7 +48,7 @@ from ilms_dagster.resources.warehouse import ensure_schema
 
 MODELS_DIR = PROJECT_ROOT / "dbt_like_sql"
 MODEL_SCHEMAS = ("staging", "marts")
-INGESTED = {("raw", "submissions")} | {("ilmq", t) for t in TABLES}
+INGESTED = {("raw", "submissions"), ("raw", "ilostat_imports")} | {("ilmq", t) for t in TABLES}
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _HEADER = re.compile(r"\A\s*/\*(?P<yaml>.*?)\*/(?P<sql>.*)\Z", re.S)
 
@@ -279,7 +279,7 @@ def discover(models_dir: Path = MODELS_DIR) -> dict[str, Model]:
             hint = f" (model {name} is in schema {other.schema})" if other is not None else ""
             raise ModelError(
                 f"{model.path}: reads {schema}.{name}, which is no model in {models_dir}{hint}, no ILMQ table "
-                f"(ilmq.<table id>), not raw.submissions, validation.* or a registry table "
+                f"(ilmq.<table id>), not raw.submissions, raw.ilostat_imports, validation.* or a registry table "
                 f"({', '.join(r.table for r in REGISTRY_TABLES.values())})"
             )
     graph = {m.name: m.upstream_models(models) for m in models.values()}

@@ -199,10 +199,11 @@ def _parse(path: Path, country: str, round_, sha256: str, tables: list[TableSpec
 _PARSED = ("table_id", "indicator", "sex", "classif1", "classif2", "time", "obs_value", "note", "cell")
 
 
-def _tidy(columns: dict[str, list], meta: dict, country: str, round_, sha256: str, tables: list[TableSpec]) -> pd.DataFrame:
+def _tidy(columns: dict[str, list], meta: dict, country: str, round_, sha256: str,
+          tables: list[TableSpec]) -> pd.DataFrame:
     """One frame of every value, built column-wise in Arrow (a frame per table costs more than parsing)."""
     n = len(columns["cell"])
-    family = {t.id: t.family for t in tables}
+    family = {t.id: t.family for t in tables}  # the tables parsed (a new registry entry too), not only TABLES
     sources = {fam: meta.get("source_stocks" if fam == "stock" else "source_flows") for fam in FAMILIES}
     data = columns | {
         "ref_area": [country] * n, "round": [int(round_)] * n, "obs_status": [None] * n,

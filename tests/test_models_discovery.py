@@ -36,10 +36,11 @@ def _deps(assets: list[dg.AssetsDefinition]) -> dict[dg.AssetKey, set[dg.AssetKe
 def test_every_model_is_an_asset_with_the_upstream_edges_of_the_tables_it_reads():
     deps = _deps(MODEL_ASSETS)
     marts = {"stocks", "employment_structure", "flows", "returnees", "corridors", "completeness_grid", "completeness",
-             "timeliness"}  # fmt: skip
+             "timeliness", "revisions_of_published"}  # fmt: skip
     assert {k for k in deps if k.path[0] == "marts"} == {K(["marts", m]) for m in marts}
     assert deps[K(["staging", "ilmq_loaded"])] == {K(["ilmq", t]) for t in TABLES}
-    assert deps[K(["staging", "ilmq_accepted"])] == {K(["staging", "ilmq_loaded"]), K(["staging", "accepted_tables"])}
+    assert deps[K(["staging", "ilmq_accepted"])] == {K(["staging", "ilmq_loaded"]), K(["staging", "accepted_tables"]),
+                                                   K(["raw", "ilostat_imports"])}  # published ILOSTAT vintages
     assert deps[K(["staging", "accepted_tables"])] == {K(["staging", "ilmq_loaded"])}  # + validation.* (no assets)
     # validation.partition_status is read but is no asset; raw.submissions is the load step's asset
     assert deps[K(["staging", "accepted_partitions"])] == {K(["staging", "ilmq_loaded"]), K(["raw", "submissions"])}
@@ -150,7 +151,8 @@ def test_a_column_left_undescribed_takes_the_description_of_the_model_it_reads(t
     accepted, loaded = models["ilmq_accepted"].columns, models["ilmq_loaded"].columns  # a pass-through
     assert list(accepted) == list(loaded) and accepted["classif2"] == loaded["classif2"]
     assert models["latest"].columns["sex"] == models["ilmq_loaded"].columns["sex"]
-    assert models["latest"].columns["round"] == "Collection round of the latest vintage."  # its own description
+    assert models["latest"].columns["round"] == ("Collection round of the latest vintage (0 = the published ILOSTAT "
+                                                 "value).")  # its own description
     path = tmp_path / "m.sql"
     path.write_text("/*\ndescription: x\nschema: marts\ncolumns: {a: , b: The b.}\n*/\nSELECT 1 AS a, 2 AS b\n")
     with pytest.raises(ModelError, match="column 'a' has no description, and no model it reads documents it") as raised:

@@ -90,7 +90,9 @@ def test_every_model_asset_materializes_with_its_documented_column_schema(sample
         types = dict(_query(path, "SELECT column_name, data_type FROM information_schema.columns WHERE"
                                   f" table_schema = '{model.schema}' AND table_name = '{model.name}'"))  # fmt: skip
         assert {c.name: c.type for c in columns} == types
-        assert metadata["dagster/row_count"].value == _query(path, f"SELECT count(*) FROM {model.table}")[0][0] > 0
+        rows = _query(path, f"SELECT count(*) FROM {model.table}")[0][0]
+        # revisions of published ILOSTAT figures need an import (tests/test_ilostat.py); the samples have none
+        assert metadata["dagster/row_count"].value == rows and (rows > 0 or model.name == "revisions_of_published")
 
 
 def test_completeness_reports_every_country_and_the_headline_and_the_readme_shows_them(samples):

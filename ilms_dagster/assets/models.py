@@ -14,6 +14,8 @@ import pandas as pd
 from dagster_duckdb import DuckDBResource
 
 from ilms_dagster.assets.ilmq import SUBMISSIONS_KEY, table_key
+
+ILOSTAT_IMPORTS_KEY = dg.AssetKey(["raw", "ilostat_imports"])  # the asset of assets/ilostat.py
 from ilms_dagster.models import MODEL_SCHEMAS, MODELS_DIR, Built, Model, build, discover
 from ilms_dagster.resources import WAREHOUSE_POOL
 from ilms_dagster.resources.warehouse import publish_read_copy
@@ -41,6 +43,8 @@ def upstream_keys(model: Model, models: dict[str, Model]) -> list[dg.AssetKey]:
     for schema, name in model.reads:
         if (schema, name) == tuple(SUBMISSIONS_KEY.path):
             keys.append(SUBMISSIONS_KEY)
+        elif (schema, name) == tuple(ILOSTAT_IMPORTS_KEY.path):
+            keys.append(ILOSTAT_IMPORTS_KEY)
         elif schema == "ilmq":
             keys.append(table_key(name))
         elif schema in MODEL_SCHEMAS and name in models:

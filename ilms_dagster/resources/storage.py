@@ -45,6 +45,16 @@ class IlmsStorage(dg.ConfigurableResource):
         return Path(self.data_dir) / "microdata"
 
     @property
+    def ilostat(self) -> Path:
+        """Published ILOSTAT bulk CSV files (`*.csv`, `*.csv.gz`) the import asset loads as the oldest vintage."""
+        return Path(self.data_dir) / "ilostat"
+
+    @property
+    def exports(self) -> Path:
+        """Exports per round: `<round>/ilostat/<indicator>.csv` and `<round>/sdmx/DF_<indicator>.csv`."""
+        return Path(self.data_dir) / "exports"
+
+    @property
     def samples(self) -> Path:
         return Path(self.data_dir) / "samples"
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import duckdb
 from dagster_duckdb import DuckDBResource
 
+from ilms_dagster.ilostat import ensure_import_schema
 from ilms_dagster.registry import TABLES
 from ilms_dagster.resources.storage import data_dir
 
@@ -152,6 +153,7 @@ def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
         conn.execute(ddl)
     for table in TABLES.values():
         conn.execute(f"CREATE TABLE IF NOT EXISTS ilmq.{table.id} ({_TIDY_DDL})")
+    ensure_import_schema(conn)  # raw.ilostat_imports / raw.ilostat_skipped: published vintages (ilostat.py)
 
 
 def replace_partition(
@@ -230,7 +232,10 @@ def table_counts(conn: duckdb.DuckDBPyConnection, tables: Iterable[str] | None =
 
 def latest_values(conn: duckdb.DuckDBPyConnection, country: str, years: list[int]) -> dict[tuple, float | str]:
     """The most recent vintage of every value the warehouse holds for a country and years, keyed like
-    workbook values (table, year, classif1, sex, classif2): used to prefill a template for revision."""
+    workbook values (table, year, classif1, sex, classif2): used to prefill a template for revision.
+    Published ILOSTAT values imported by `ilms import-ilostat` are the vintage of round 0
+    (ilostat.PUBLISHED_ROUND), so they are offered where no round reported the value, and the newest
+    submitted round wins everywhere else."""
     from ilms_dagster.workbook import MARKER_NOTES
 
     marker_of = {note: marker for marker, note in MARKER_NOTES.items()}
