@@ -93,6 +93,11 @@ def main() -> None:
             print(f"{n} countries: bare {bare['cpu_s']:.0f} s CPU for {len(codes) * len(rounds)} partitions, "
                   f"Dagster {dagster['cpu_s']:.0f} s CPU for {len(codes)}", flush=True)
             shutil.rmtree(folder)
+            write_section("scale", table(rows, rounds))  # after every scale: a cut-short run keeps what it measured
+    print(table(rows, rounds))
+
+
+def table(rows: list, rounds: list[str]) -> str:
     base = rows[0]
     lines = [f"Generated submissions, {len(rounds)} rounds ({rounds[0]}-{rounds[-1]}); bare path = every partition then "
              "the models, one process; Dagster = `ilms run` of the latest round on that warehouse (every country in "
@@ -111,9 +116,7 @@ def main() -> None:
               "single-threaded, so CPU), imports and models excluded. Dagster run, per partition: the ingestion run's "
               "wall time (start to end, as the instance records it) over its partitions. `ilms run` CPU: the whole "
               "process, imports, the models job and the summary included."]  # fmt: skip
-    text = "\n".join(lines)
-    print(text)
-    write_section("scale", text)
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

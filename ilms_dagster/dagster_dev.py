@@ -47,11 +47,11 @@ def ensure_partitions(instance: dg.DagsterInstance, rounds: Sequence[str], count
 
 
 def backfill_asset_keys(defs: dg.Definitions) -> list[dg.AssetKey]:
-    """What "backfill past rounds" materializes: every partitioned asset (intake, ILMQ tables, raw.submissions)
-    but the microdata tabulation (group `microdata`, its own job: it needs survey files, not workbooks)."""
+    """What "backfill past rounds" materializes: the assets of the ingestion job (intake, ILMQ tables,
+    raw.submissions), not the microdata tabulation (it needs survey files) nor the per-round exports."""
     graph = defs.resolve_asset_graph()
-    keys = [key for key in graph.materializable_asset_keys
-            if graph.get(key).is_partitioned and graph.get(key).group_name != "microdata"]  # fmt: skip
+    ingest = set(defs.resolve_job_def("ingest_submissions").asset_layer.selected_asset_keys)
+    keys = [key for key in graph.materializable_asset_keys if graph.get(key).is_partitioned and key in ingest]
     return sorted(keys, key=lambda key: key.path)
 
 
