@@ -25,6 +25,11 @@ def cell(key: tuple, round_: str = ROUND) -> str:
 def validate(project, values: dict, round_: str = ROUND, country: str = COUNTRY) -> Validation:
     """Write a workbook holding `values`, then stage, load and validate it as the pipeline does."""
     path = write_workbook(project.inbox / round_ / f"{country}_ILMQ_{round_}.xlsx", country, round_, values=values)
+    return validate_workbook(project, path, round_, country)
+
+
+def validate_workbook(project, path, round_: str = ROUND, country: str = COUNTRY) -> Validation:
+    """Stage, load and validate a received workbook as the pipeline does (submission_file, then ilmq_tables)."""
     storage = project.resources["storage"]
     staged = stage(storage, round_, country, archive(storage, path), expectations=run_expectations)
     with duckdb.connect(str(project.warehouse_path)) as conn:

@@ -5,36 +5,20 @@ and the SQL rules; the Dagster asset writes it into the inbox for its partition 
 from __future__ import annotations
 
 import dagster as dg
-import duckdb
 import pandas as pd
 import yaml
 from typer.testing import CliRunner
 
 from ilms_dagster.assets.microdata import microdata_workbook
-from ilms_dagster.checks import record, run_expectations, validate_submission
 from ilms_dagster.cli import app
-from ilms_dagster.intake import archive, stage
 from ilms_dagster.microdata import load_mapping, tabulate, write_outputs
 from ilms_dagster.partitions import ensure_countries, submission_key
-from ilms_dagster.resources.warehouse import ensure_schema, replace_partition, transaction
 from ilms_dagster.workbook import parse_workbook
 from microdata_synth import mapping_spec, synthetic_lfs, write_survey
+from test_checks import validate_workbook as validate  # stage, load and validate as the pipeline does
 from test_microdata import mapping_file, survey_frame, write
 
 runner = CliRunner()
-
-
-def validate(project, workbook, round_="2024", country="THA"):
-    """Stage, load and validate a workbook exactly as tests/test_checks.py does."""
-    storage = project.resources["storage"]
-    staged = stage(storage, round_, country, archive(storage, workbook), expectations=run_expectations)
-    with duckdb.connect(str(project.warehouse_path)) as conn:
-        ensure_schema(conn)
-        with transaction(conn):
-            replace_partition(conn, round_, country, staged.parquet_by_table, staged.submission)
-            validation = validate_submission(conn, staged)
-            record(conn, validation)
-    return validation
 
 
 def test_the_hand_made_survey_gives_a_workbook_that_passes_intake_and_validation(project):
