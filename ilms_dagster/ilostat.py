@@ -33,6 +33,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from ilms_dagster.annotations import NOTE_FIELDS, join_notes
 from ilms_dagster.registry import MIGRATORY_STATUS, SEX, TABLES, TableSpec
 
 PUBLISHED_ROUND = 0
@@ -40,7 +41,6 @@ DEFAULT_SOURCE = "ILOSTAT"
 COLUMNS = ("ref_area", "source", "indicator", "sex", "classif1", "classif2", "time", "obs_value", "obs_status",
            "note_classif", "note_indicator", "note_source")  # fmt: skip
 REQUIRED = ("ref_area", "indicator", "sex", "time", "obs_value")
-NOTE_FIELDS = ("note_classif", "note_indicator", "note_source")
 KEY = ("ref_area", "indicator", "sex", "classif1", "classif2", "time")
 IMPORTS_DDL = [
     """CREATE TABLE IF NOT EXISTS raw.ilostat_imports (
@@ -66,29 +66,11 @@ def _indicator_codes() -> dict[str, tuple[TableSpec, dict[str, set[str]]]]:
         bases = table.bases or (None,)
         for basis, indicator in zip(bases, table.indicators, strict=True):
             classif2 = set(MIGRATORY_STATUS[basis]) if basis else {""}
-            out[indicator] = (table, {"sex": set(SEX), "classif1": set(table.categories), "classif2": classif2})
+            out[indicator] = (table, {"sex": set(SEX), "classif1": set(table.codes), "classif2": classif2})
     return out
 
 
 INDICATORS = _indicator_codes()
-
-
-def join_notes(values: dict[str, str | None]) -> str | None:
-    parts = [f"{name}: {values[name]}" for name in NOTE_FIELDS if isinstance(values.get(name), str) and values[name]]
-    return " | ".join(parts) or None
-
-
-def split_notes(note: str | None) -> dict[str, str | None]:
-    """The three ILOSTAT notes of a stored `note`; a free-text note (not in that form) is the indicator's."""
-    out: dict[str, str | None] = dict.fromkeys(NOTE_FIELDS)
-    for part in (note or "").split(" | ") if note else []:
-        name, sep, text = part.partition(": ")
-        if sep and name in NOTE_FIELDS:
-            out[name] = text
-        else:
-            out["note_indicator"] = note
-            return {**dict.fromkeys(NOTE_FIELDS), "note_indicator": note}
-    return out
 
 
 def sha256_file(path: Path) -> str:

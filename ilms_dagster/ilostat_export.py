@@ -25,7 +25,8 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from ilms_dagster.ilostat import COLUMNS, NOTE_FIELDS, split_notes
+from ilms_dagster.annotations import NOTE_FIELDS, split_notes
+from ilms_dagster.ilostat import COLUMNS
 from ilms_dagster.registry import TABLES
 
 AGENCY, VERSION, NOT_APPLICABLE = "ILO", "1.0", "_Z"

@@ -99,6 +99,11 @@ def inbox_sensor(context: dg.SensorEvaluationContext, storage: IlmsStorage) -> d
             f"{len(files)} submission(s) in {storage.inbox}, none new or changed"
             + (f"; {len(skipped)} file(s) skipped: " + "; ".join(skipped) if skipped else "")
         )
+    if not requests:  # only the reporting countries to register: still say what was skipped
+        return dg.SensorResult(
+            cursor=json.dumps(seen, sort_keys=True), skip_reason=dg.SkipReason(f"no new or changed submission; {len(skipped)} file(s) skipped: " + "; ".join(skipped))
+            if skipped else None,
+            dynamic_partitions_requests=[country_partitions.build_add_request(new_countries)])  # fmt: skip
     return dg.SensorResult(
         run_requests=requests,
         cursor=json.dumps(seen, sort_keys=True),

@@ -16,13 +16,19 @@ from openpyxl.styles import Alignment, Font, PatternFill, Protection
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
+from ilms_dagster.annotations import NOTES_SHEET
 from ilms_dagster.registry import COUNTRY_NAMES, TABLES, TEMPLATE_VERSION, UNITS, TableSpec, reference_years
+from ilms_dagster.template_sheets import (PARTNER_SHEET, column_groups, print_setup, write_contents, write_definitions,
+                                          write_notes_sheet, write_partner_sheet)  # fmt: skip
 from ilms_dagster.workbook import (CONFIDENTIAL, METADATA_FIELDS, METADATA_FIRST_ROW, METADATA_SHEET, NOT_AVAILABLE,
                                    ZERO, SheetLayout, ValueKey)  # fmt: skip
 
 _BOLD = Font(bold=True)
 _CODE = Font(color="808080", size=8)
 _INPUT_FILL = PatternFill("solid", fgColor="FFF9E5")
+_GROUP_FILLS = (PatternFill("solid", fgColor="DDEBF7"), PatternFill("solid", fgColor="E2EFDA"))
+_ADD_PARTNER = ("Rows to add a partner country not listed: type its ISO3 code (or pick it) in column A, or its name "
+                "in column B (sheet 'Partner countries'), then its figures.")
 _INSTRUCTIONS = (
     "Enter figures in the unit shown, one block per reference year. Leave a cell blank if the figure is "
     "not collected; type '..' if not available, 'x' if confidential, '-' or 0 for a true zero. "
@@ -40,10 +46,13 @@ def write_workbook(
 ) -> Path:
     """Write the ILMQ workbook for a country and round, optionally filled with `values`.
 
-    The zip is written with fixed timestamps so the same content always gives the same bytes (and hash).
+    Values of partners that have no row of their own fill the rows where partners are added (a ValueError
+    if there are more such partners than rows). The zip is written with fixed timestamps so the same content
+    always gives the same bytes (and hash).
     """
     values = values or {}
     years = tuple(reference_years(round_))
+    tables = tables or list(TABLES.values())
     meta = {
         "template_version": TEMPLATE_VERSION,
         "country": country,
@@ -54,8 +63,12 @@ def write_workbook(
     wb.properties.creator = "ilms-dagster"
     wb.properties.created = wb.properties.modified = datetime(2000, 1, 1)
     _write_metadata(wb.active, country, meta)
-    for table in tables or TABLES.values():
-        _write_table_sheet(wb.create_sheet(table.sheet), SheetLayout(table, years), values)
+    write_contents(wb.create_sheet("Contents"), tables, years)
+    write_definitions(wb.create_sheet("Definitions"))
+    for table in tables:
+        _write_table_sheet(wb.create_sheet(table.sheet), SheetLayout(table, years, country), values)
+    write_notes_sheet(wb.create_sheet(NOTES_SHEET), tables)
+    write_partner_sheet(wb.create_sheet(PARTNER_SHEET))
     path.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
     wb.save(buffer)
@@ -93,6 +106,19 @@ def _write_metadata(ws, country: str, meta: Mapping[str, object]) -> None:
     ws.column_dimensions["B"].width = 60
     ws.column_dimensions["C"].width = 40
     ws.protection.sheet = True
+    print_setup(ws, f"A1:C{METADATA_FIRST_ROW + len(METADATA_FIELDS) - 1}", None, None, landscape=False)
+
+
+def _added_partners(layout: SheetLayout, values: Mapping[ValueKey, float | str]) -> list[str]:
+    """The partner codes of `values` that have no row of their own, each given one of the rows to add."""
+    listed = set(layout.rows)
+    extra = sorted({key[2] for key in values if key[0] == layout.table.id} - listed
+                   - {f"{layout.table.partner_prefix}_{layout.country}"})  # fmt: skip
+    room = len(layout.added_rows(0))
+    if len(extra) > room:
+        raise ValueError(f"table {layout.table.id}: {len(extra)} partners without a row of their own, but the template "
+                         f"has {room} rows to add partners (partner_rows_to_add in registry/tables.yaml)")  # fmt: skip
+    return extra
 
 
 def _write_table_sheet(ws, layout: SheetLayout, values: Mapping[ValueKey, float | str]) -> None:
@@ -103,21 +129,39 @@ def _write_table_sheet(ws, layout: SheetLayout, values: Mapping[ValueKey, float 
     ws["A3"], ws["B3"] = "Unit", UNITS[table.unit].label
     ws["A4"] = _INSTRUCTIONS
     ws["A5"], ws[SheetLayout.ID_CELL] = "Table id", table.id
+    added = _added_partners(layout, values) if table.partner_prefix else []
     for k, year in enumerate(layout.years):
         top = layout.block_row(k)
         ws.cell(top, 1, "Reference year").font = _BOLD
         ws.cell(top, 2, year).font = _BOLD
         ws.cell(top + 1, 1, "Code").font = _BOLD
         ws.cell(top + 1, 2, "Category").font = _BOLD
+        for g, (first_col, last_col, heading) in enumerate(column_groups(table, layout.FIRST_VALUE_COL)):
+            ws.cell(top, first_col, heading).font = _BOLD
+            for col in range(first_col, last_col + 1):
+                ws.cell(top, col).fill = _GROUP_FILLS[g % 2]
         for j, column in enumerate(table.columns):
             col = layout.FIRST_VALUE_COL + j
             ws.cell(top + 1, col, column.label).font = _BOLD
             ws.cell(top + 1, col).alignment = Alignment(wrap_text=True)
             ws.cell(top + 2, col, column.indicator).font = _CODE
             ws.cell(top + 3, col, column.code).font = _CODE
-        for i, (code, label) in enumerate(table.categories.items()):
-            ws.cell(top + 4 + i, 1, code).font = _CODE
-            ws.cell(top + 4 + i, 2, label)
+        first = top + 4
+        for i, code in enumerate(layout.rows):
+            if code is not None:
+                ws.cell(first + i, 1, code).font = _CODE
+                ws.cell(first + i, 2, table.categories[code])
+        for row, code in zip(layout.added_rows(k), [*added, *[None] * len(layout.added_rows(k))], strict=False):
+            iso = code.rsplit("_", 1)[1] if code else None
+            for col, text in ((1, iso), (2, COUNTRY_NAMES.get(iso) if iso else None)):
+                cell = ws.cell(row, col, text)
+                cell.protection, cell.fill = Protection(locked=False), _INPUT_FILL
+        if layout.added_rows(k):
+            ws.cell(layout.added_rows(k)[0], 1).comment = Comment(_ADD_PARTNER, "ilms-dagster")
+            partners = DataValidation(type="list", formula1=f"'{PARTNER_SHEET}'!$A$2:$A${len(COUNTRY_NAMES) + 1}",
+                                      showErrorMessage=False)  # fmt: skip
+            partners.add(f"A{layout.added_rows(k)[0]}:A{layout.added_rows(k)[-1]}")
+            ws.add_data_validation(partners)
         validation = DataValidation(
             type="custom",
             formula1=f'OR(ISNUMBER({layout.input_range(k).split(":")[0]}),'
@@ -129,8 +173,10 @@ def _write_table_sheet(ws, layout: SheetLayout, values: Mapping[ValueKey, float 
         )
         validation.add(layout.input_range(k))
         ws.add_data_validation(validation)
+    row_of_added = {row: code for k in range(len(layout.years)) for row, code in zip(layout.added_rows(k), added)}
     for year, code, row, col, column in layout.cells():
-        cell = ws.cell(row, col, values.get((table.id, year, code, column.sex, column.classif2)))
+        code = code or row_of_added.get(row)
+        cell = ws.cell(row, col, values.get((table.id, year, code, column.sex, column.classif2)) if code else None)
         cell.protection = Protection(locked=False)
         cell.fill = _INPUT_FILL
     ws.cell(SheetLayout.FIRST_BLOCK_ROW + 1, 3).comment = Comment(_INSTRUCTIONS, "ilms-dagster")
@@ -140,3 +186,5 @@ def _write_table_sheet(ws, layout: SheetLayout, values: Mapping[ValueKey, float 
         ws.column_dimensions[get_column_letter(layout.FIRST_VALUE_COL + j)].width = 14
     ws.freeze_panes = "C7"
     ws.protection.sheet = True
+    last_row = layout.block_row(len(layout.years) - 1) + layout.block_height - 1
+    print_setup(ws, f"A1:{get_column_letter(layout.FIRST_VALUE_COL + len(table.columns) - 1)}{last_row}", "1:5", "A:B")

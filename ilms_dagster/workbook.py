@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from math import isfinite
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from datetime import date
 from pathlib import Path
 
@@ -21,9 +21,13 @@ from openpyxl.utils import get_column_letter
 from ilms_dagster.guards import FileRejected, inspect_workbook, quoted
 from ilms_dagster.reader import UnreadableWorkbook, as_date_text, plain, read_grids
 from ilms_dagster.structure import outside_grid, sheet_problems
-from ilms_dagster.registry import FAMILIES, TABLES, TEMPLATE_VERSION, TableSpec, reference_years
+from ilms_dagster.annotations import NOTES_SHEET, apply_annotations, read_annotations
+from ilms_dagster.registry import (FAMILIES, PARTNER_ROWS_TO_ADD, TABLES, TEMPLATE_VERSION, TableSpec, find_country,
+                                 reference_years)  # fmt: skip
 
 METADATA_SHEET = "Metadata"
+# Sheets the template writes for reading only (the parser reads the Metadata, table and Notes sheets).
+REFERENCE_SHEETS = ("Contents", "Definitions", "Partner countries")
 NOT_AVAILABLE, CONFIDENTIAL, ZERO = "..", "x", "-"
 MARKER_NOTES = {NOT_AVAILABLE: "not available", CONFIDENTIAL: "confidential"}
 
@@ -71,33 +75,52 @@ def where(sheet: str, cell: str) -> str:
 
 @dataclass(frozen=True)
 class SheetLayout:
-    """Where everything of one table sheet sits, for a given list of reference years."""
+    """Where everything of one table sheet sits, for a given list of reference years and reporting country.
+
+    A block lists the table's template rows; a partner-country table leaves out the reporting country itself
+    and has PARTNER_ROWS_TO_ADD blank rows before its last row (`_X`), where a partner not listed is added by
+    typing its ISO3 code or name in column A or B."""
 
     table: TableSpec
     years: tuple[int, ...]
+    country: str | None = None
     TITLE_ROW = 1
     ID_CELL = "B5"
     FIRST_BLOCK_ROW = 7
     FIRST_VALUE_COL = 3  # column C; A = category code, B = category label
 
+    @cached_property
+    def rows(self) -> tuple[str | None, ...]:
+        """The classif1 code of each row of a block, in order; None for a row where a partner is added."""
+        codes = list(self.table.categories)
+        if (prefix := self.table.partner_prefix) is None:
+            return tuple(codes)
+        codes = [c for c in codes if c != f"{prefix}_{self.country}"]
+        return (*codes[:-1], *[None] * PARTNER_ROWS_TO_ADD, codes[-1])
+
     @property
     def block_height(self) -> int:
-        return 4 + len(self.table.categories)
+        return 4 + len(self.rows)
 
     def block_row(self, year_index: int) -> int:
         """Row of the 'Reference year' cell of a block; headers follow, then the categories."""
         return self.FIRST_BLOCK_ROW + year_index * (self.block_height + 1)
 
-    def cells(self) -> Iterator[tuple[int, str, int, int, object]]:
-        """Yield (year, classif1, row, column, Column) for every input cell."""
+    def cells(self) -> Iterator[tuple[int, str | None, int, int, object]]:
+        """Yield (year, classif1, row, column, Column) for every input cell (classif1 None: a row to add a partner)."""
         for k, year in enumerate(self.years):
             first = self.block_row(k) + 4
-            for i, code in enumerate(self.table.categories):
+            for i, code in enumerate(self.rows):
                 for j, column in enumerate(self.table.columns):
                     yield year, code, first + i, self.FIRST_VALUE_COL + j, column
 
+    def added_rows(self, year_index: int) -> list[int]:
+        """The sheet rows of a block where partners are added."""
+        first = self.block_row(year_index) + 4
+        return [first + i for i, code in enumerate(self.rows) if code is None]
+
     def cell_ref(self, year: int, classif1: str, sex: str, classif2: str | None) -> str:
-        """The cell (e.g. "D23") of one value."""
+        """The cell (e.g. "D23") of one value of a listed row."""
         for y, code, row, col, column in self.cells():
             if (y, code, column.sex, column.classif2) == (year, classif1, sex, classif2):
                 return f"{get_column_letter(col)}{row}"
@@ -105,7 +128,7 @@ class SheetLayout:
 
     def input_range(self, year_index: int) -> str:
         first = self.block_row(year_index) + 4
-        last = first + len(self.table.categories) - 1
+        last = first + len(self.rows) - 1
         last_col = get_column_letter(self.FIRST_VALUE_COL + len(self.table.columns) - 1)
         return f"C{first}:{last_col}{last}"
 
@@ -165,18 +188,19 @@ def parse_workbook(
 def _parse(path: Path, country: str, round_, sha256: str, tables: list[TableSpec], label: str, reader: str) -> Submission:
     facts = inspect_workbook(path)  # every size limit, before a reader decompresses anything
     try:
-        sheet_names, grids = read_grids(path, [METADATA_SHEET, *(t.sheet for t in tables)], reader)
+        sheet_names, grids = read_grids(path, [METADATA_SHEET, NOTES_SHEET, *(t.sheet for t in tables)], reader)
     except UnreadableWorkbook as exc:
         raise SubmissionError(label, [("-", "-", f"not a readable .xlsx workbook ({exc}) (rule: a readable .xlsx workbook)")]) from None
     if METADATA_SHEET not in sheet_names:
         raise SubmissionError(label, [(METADATA_SHEET, "-", "sheet is missing")])
-    structure = sheet_problems(facts, [METADATA_SHEET, *(t.sheet for t in TABLES.values()), *(t.sheet for t in tables)])
+    structure = sheet_problems(facts, [METADATA_SHEET, *REFERENCE_SHEETS, NOTES_SHEET, *(t.sheet for t in TABLES.values()),
+                                       *(t.sheet for t in tables)])  # fmt: skip
     problems: list[tuple[str, str, str]] = outside_grid(METADATA_SHEET, grids[METADATA_SHEET], _METADATA_CELLS)
     meta = _read_metadata(grids[METADATA_SHEET], problems)
     _check_metadata(meta, country, round_, problems)
     if problems:  # a wrong version or partition makes the table layout meaningless
         raise SubmissionError(label, structure + problems)
-    problems = structure
+    problems = structure + _metadata_value_problems(meta)  # reported with the tables' problems, in one pass
     years = tuple(reference_years(round_))
     columns: dict[str, list] = {c: [] for c in _PARSED}
     cells_total = {}
@@ -184,15 +208,20 @@ def _parse(path: Path, country: str, round_, sha256: str, tables: list[TableSpec
         if table.sheet not in grids:
             problems.append((table.sheet, "-", "sheet is missing"))
             continue
-        _read_table_sheet(grids[table.sheet], _layout_cells(table, years), problems, columns)
-        cells_total[table.id] = len(table.categories) * len(table.columns) * len(years)
+        layout = _layout_cells(table, years, country)
+        _read_table_sheet(grids[table.sheet], layout, problems, columns)
+        cells_total[table.id] = len(layout.inputs)
     if not problems and not columns["cell"]:
         problems.append(("-", "-", "the workbook has no values at all (every input cell is blank): a blank template "
                                    "is not a submission; fill it in, or write to the ILMS team to withdraw one "
                                    "(rule: a submission holds values)"))  # fmt: skip
+    by_id = {t.id: t for t in tables if t.id in cells_total}
+    annotations = read_annotations(grids[NOTES_SHEET], by_id, years, problems) if NOTES_SHEET in grids else []
+    frame = _tidy(columns, meta, country, round_, sha256, tables)
+    frame = apply_annotations(frame, annotations, by_id, problems)
     if problems:
         raise SubmissionError(label, problems)
-    return Submission(meta, _tidy(columns, meta, country, round_, sha256, tables), cells_total)
+    return Submission(meta, frame, cells_total)
 
 
 # What the sheet loop collects per value; the rest of TIDY_COLUMNS is the same for the whole workbook.
@@ -247,49 +276,62 @@ def _check_metadata(meta, country, round_, problems) -> None:
     if str(meta.get("round") or "").strip() != str(round_):
         problems.append((METADATA_SHEET, f"C{row['round']}",
                          f"round {meta.get('round')!r} does not match the submission's partition {round_!r}"))
+
+
+def _metadata_value_problems(meta) -> list[tuple[str, str, str]]:
+    """Problems of metadata values that do not move the tables (reported beside the tables' own)."""
+    row = {key: METADATA_FIRST_ROW + i for i, (key, _) in enumerate(METADATA_FIELDS)}
     submitted = meta.get("submission_date")
     if submitted not in (None, ""):
         try:
             date.fromisoformat(str(submitted))
         except ValueError:
-            problems.append((METADATA_SHEET, f"C{row['submission_date']}",
-                             f"submission date {submitted!r} is not a YYYY-MM-DD date"))  # fmt: skip
+            return [(METADATA_SHEET, f"C{row['submission_date']}",
+                     f"submission date {submitted!r} is not a YYYY-MM-DD date (rule: dates as YYYY-MM-DD)")]  # fmt: skip
+    return []
 
 
 @dataclass(frozen=True)
 class _LayoutCells:
-    """A sheet's layout resolved once per table and years: the header cells to expect and every input cell."""
+    """A sheet's layout resolved once per table, years and country: the header cells to expect and every input cell."""
 
     sheet: str
     height: int  # rows and columns the grid must have
     width: int
     expected: tuple[tuple[int, int, object, str], ...]  # (row, col, wanted, what)
     inputs: tuple[tuple[int, int, tuple], ...]  # (row, col, (table_id, indicator, sex, classif1, classif2, year, ref))
+    added: tuple[tuple[int, tuple[tuple[int, tuple], ...]], ...]  # (row, its inputs) of rows where partners are added
+    prefix: str | None
+    country: str | None
     allowed: frozenset[tuple[int, int]]  # every (row, col) the template writes or asks for: a value elsewhere is lost
 
 
 @cache
-def _layout_cells(table: TableSpec, years: tuple[int, ...]) -> _LayoutCells:
-    layout = SheetLayout(table, years)
+def _layout_cells(table: TableSpec, years: tuple[int, ...], country: str | None = None) -> _LayoutCells:
+    layout = SheetLayout(table, years, country)
     expected = [(5, 2, table.id, "table id")]
     for k, year in enumerate(years):
         top = layout.block_row(k)
         expected.append((top, 2, year, "reference year"))
         expected += [(top + 3, layout.FIRST_VALUE_COL + j, column.code, "column code")
                      for j, column in enumerate(table.columns)]  # fmt: skip
-        expected += [(top + 4 + i, 1, code, "category code") for i, code in enumerate(table.categories)]
-    inputs = tuple((row, col, (table.id, column.indicator, column.sex, code, column.classif2, year,
-                               f"{get_column_letter(col)}{row}"))
-                   for year, code, row, col, column in layout.cells())  # fmt: skip
+        expected += [(top + 4 + i, 1, code, "category code") for i, code in enumerate(layout.rows) if code]
+    inputs, added = [], {}
+    for year, code, row, col, column in layout.cells():
+        key = (table.id, column.indicator, column.sex, code, column.classif2, year, f"{get_column_letter(col)}{row}")
+        (inputs if code else added.setdefault(row, [])).append((row, col, key))
     height = layout.block_row(len(years) - 1) + layout.block_height
     width = layout.FIRST_VALUE_COL + len(table.columns) - 1
     allowed = {(1, 1), (2, 1), (2, 2), (3, 1), (3, 2), (4, 1), (5, 1), (5, 2)} | {(r, c) for r, c, _ in inputs}
+    allowed |= {(r, c) for cells in added.values() for r, c, _ in cells}
     for k in range(len(years)):
         top = layout.block_row(k)
-        allowed |= {(top, 1), (top, 2)} | {(top + 1, c) for c in range(1, width + 1)}
+        allowed |= {(top, c) for c in range(1, width + 1)} | {(top + 1, c) for c in range(1, width + 1)}  # headings
         allowed |= {(top + d, c) for d in (2, 3) for c in range(layout.FIRST_VALUE_COL, width + 1)}
-        allowed |= {(top + 4 + i, c) for i in range(len(table.categories)) for c in (1, 2)}
-    return _LayoutCells(table.sheet, height, width, tuple(expected), inputs, frozenset(allowed))
+        allowed |= {(top + 4 + i, c) for i in range(len(layout.rows)) for c in (1, 2)}
+    return _LayoutCells(table.sheet, height, width, tuple(expected), tuple(inputs),
+                        tuple((row, tuple(cells)) for row, cells in added.items()), table.partner_prefix, country,
+                        frozenset(allowed))  # fmt: skip
 
 
 def _read_table_sheet(grid, layout: _LayoutCells, problems, columns: dict[str, list]) -> None:
@@ -305,8 +347,9 @@ def _read_table_sheet(grid, layout: _LayoutCells, problems, columns: dict[str, l
     rows, width = len(grid), layout.width
     grid = [line if len(line) >= width else [*line, *[None] * (width - len(line))] for line in grid]
     grid += [[None] * width] * (layout.height - rows)
+    inputs = layout.inputs + _added_partner_inputs(grid, layout, problems) if layout.added else layout.inputs
     parsed = []
-    for row, col, key in layout.inputs:
+    for row, col, key in inputs:
         raw = grid[row - 1][col - 1]
         if type(raw) is float and isfinite(raw):  # the common case, first
             parsed.append((*key[:-1], raw, None, key[-1]))
@@ -320,6 +363,39 @@ def _read_table_sheet(grid, layout: _LayoutCells, problems, columns: dict[str, l
             parsed.append((*key[:-1], value, note, key[-1]))
     for name, values in zip(_PARSED, zip(*parsed)) if parsed else ():
         columns[name].extend(values)
+
+
+def _added_partner_inputs(grid, layout: _LayoutCells, problems) -> tuple:
+    """The input cells of the rows where partners were added, keyed by the partner typed in column A (or B)."""
+    out, seen = [], {}
+    listed = {key[3] for _, _, key in layout.inputs}
+    for row, cells in layout.added:
+        typed = next((v for v in (plain(grid[row - 1][0]), plain(grid[row - 1][1])) if v not in (None, "")), None)
+        filled = any(grid[r - 1][c - 1] not in (None, "") for r, c, _ in cells)
+        if typed is None:
+            if filled:
+                problems.append((layout.sheet, f"A{row}", "the row has values but no partner country: type its ISO3 "
+                                 "code or name in column A (rule: an added row names its partner)"))  # fmt: skip
+            continue
+        iso = find_country(typed)
+        code = f"{layout.prefix}_{iso}"
+        year = cells[0][2][5]
+        if iso is None:
+            problems.append((layout.sheet, f"A{row}", f"{typed!r} is not a country's ISO 3166-1 code or name (see sheet "
+                             "'Partner countries') (rule: partner countries from ISO 3166-1)"))  # fmt: skip
+        elif iso == layout.country:
+            problems.append((layout.sheet, f"A{row}", f"{typed!r} is the reporting country itself, not a partner "
+                             "(rule: no country is its own partner)"))  # fmt: skip
+        elif code in listed:
+            problems.append((layout.sheet, f"A{row}", f"{typed!r} has a row of its own in this table: enter its "
+                             "values there (rule: one row per partner)"))  # fmt: skip
+        elif (year, code) in seen:
+            problems.append((layout.sheet, f"A{row}", f"{typed!r} is already added in row {seen[year, code]} for "
+                             "this year (rule: one row per partner)"))  # fmt: skip
+        else:
+            seen[year, code] = row
+            out += [(r, c, (*key[:3], code, *key[4:])) for r, c, key in cells]
+    return tuple(out)
 
 
 _BLANK, _INVALID = object(), object()

@@ -302,7 +302,7 @@ KINDS: dict[str, Kind] = {
     "Metadata sheet missing": Kind(_edit(lambda wb, r: wb.remove(wb["Metadata"])), REJECTED, ("sheet 'Metadata'", "sheet is missing")),
     "table sheet missing": Kind(_edit(lambda wb, r: wb.remove(wb["outflow_by_destination"])), REJECTED, ("sheet 'outflow_by_destination'", "sheet is missing")),
     "table sheet renamed": Kind(_edit(_rename), REJECTED, ("sheet 'Employment'", "not part of the template", f"sheet '{TABLE}'")),
-    "extra sheet": Kind(_edit(lambda wb, r: wb.create_sheet("Notes").__setitem__("A1", "totals")), REJECTED, ("sheet 'Notes'", "template sheets only")),
+    "extra sheet": Kind(_edit(lambda wb, r: wb.create_sheet("My totals").__setitem__("A1", "totals")), REJECTED, ("sheet 'My totals'", "template sheets only")),
     "hidden sheet": Kind(_edit(_hide("hidden")), REJECTED, (f"sheet '{TABLE}'", "hidden")),
     "very hidden sheet": Kind(_edit(_hide("veryHidden")), REJECTED, (f"sheet '{TABLE}'", "veryHidden")),
     # layout

@@ -55,7 +55,7 @@ def parameters(table: TableSpec, round_: str | int) -> dict:
         "min_op": ">" if unit.strict_min else ">=", "unit": unit.label.lower(),
         "indicators": table.indicators, "indicators_text": ", ".join(table.indicators),
         "sexes": list(SEX), "sexes_text": ", ".join(SEX),
-        "categories": list(table.categories), "classification": table.classification.replace("_", " "),
+        "categories": list(table.codes), "classification": table.classification.replace("_", " "),
         "statuses": statuses, "statuses_text": ", ".join(statuses) or "none: flow tables have one breakdown",
         "first_year": years[0], "last_year": years[-1], "round": int(round_),
     }  # fmt: skip

@@ -52,6 +52,12 @@ def _in_set(kw: dict) -> str:
             f"WHERE {col} IS NOT NULL AND NOT list_contains({_value(kw['value_set'])}, {col})")  # fmt: skip
 
 
+def _match_regex(kw: dict) -> str:
+    col = f'o."{kw["column"]}"'
+    return (f"SELECT o.table_id, o.cell, {col} AS v0 FROM obs AS o JOIN params AS p USING (table_id) "
+            f"WHERE {col} IS NOT NULL AND NOT regexp_matches({col}, {_value(kw['regex'])})")  # fmt: skip
+
+
 def _compound_unique(kw: dict) -> str:
     cols = [f'"{c}"' for c in kw["column_list"]]
     values = ", ".join(f"{c} AS v{i}" for i, c in enumerate(cols))
@@ -63,6 +69,7 @@ TRANSLATIONS = {
     "expect_column_values_to_be_between": _between,
     "expect_column_values_to_be_in_set": _in_set,
     "expect_compound_columns_to_be_unique": _compound_unique,
+    "expect_column_values_to_match_regex": _match_regex,
 }
 
 

@@ -40,7 +40,7 @@ def combine(tabulations: list[Tabulation], round_: str | int) -> pd.DataFrame:
         frame["source_file"] = tab.file.name
         frames.append(frame)
     cells = pd.concat(frames, ignore_index=True)
-    layouts = {t: SheetLayout(TABLES[t], tuple(years)) for t in dict.fromkeys(cells["table_id"])}
+    layouts = {t: SheetLayout(TABLES[t], tuple(years), tabulations[0].mapping.country) for t in dict.fromkeys(cells["table_id"])}
     refs = {t: {(y, c1, s, c2): f"{_col(col)}{row}" for y, c1, row, col, column in lay.cells()
                 for s, c2 in [(column.sex, column.classif2)]} for t, lay in layouts.items()}  # fmt: skip
     cells["cell"] = [refs[t][(y, c1, s, c2)] for t, y, c1, s, c2 in

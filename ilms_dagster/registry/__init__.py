@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime
 from functools import cached_property
 from pathlib import Path
 
+import pycountry
 import yaml
 
 _HERE = Path(__file__).parent
@@ -29,7 +30,28 @@ def open_rounds(today: date | None = None) -> list[str]:
     today = today or datetime.now(UTC).date()
     return [str(r) for r in range(int(FIRST_ROUND), today.year + 1)]
 REPORTING_COUNTRIES: list[str] = list(_CODES["reporting_countries"])
-COUNTRY_NAMES: dict[str, str] = dict(_CODES["countries"])
+# The usual partners (template rows), then every other ISO 3166-1 country by code: names from codes.yaml first.
+USUAL_PARTNERS: dict[str, str] = dict(_CODES["countries"])
+COUNTRY_NAMES: dict[str, str] = USUAL_PARTNERS | {
+    c.alpha_3: c.name for c in sorted(pycountry.countries, key=lambda c: c.alpha_3) if c.alpha_3 not in USUAL_PARTNERS}
+OBS_STATUS: dict[str, str] = dict(_CODES["obs_status"])
+PARTNER_ROWS_TO_ADD: int = int(_TABLES["partner_rows_to_add"])
+
+
+def find_country(text: object) -> str | None:
+    """The ISO3 code of a country typed as its ISO3 or ISO2 code or its name (ISO 3166 or codes.yaml), else None."""
+    wanted = str(text or "").strip()
+    if not wanted:
+        return None
+    by_name = {name.casefold(): iso for iso, name in USUAL_PARTNERS.items()}
+    if wanted.upper() in COUNTRY_NAMES:
+        return wanted.upper()
+    if wanted.casefold() in by_name:
+        return by_name[wanted.casefold()]
+    try:
+        return pycountry.countries.lookup(wanted).alpha_3
+    except LookupError:
+        return None
 SEX: dict[str, str] = dict(_CODES["sex"])
 MIGRATORY_STATUS: dict[str, dict[str, str]] = _CODES["migratory_status"]
 
@@ -45,17 +67,24 @@ def deadline(round_: str | int) -> date:
     return date(int(round_), _TABLES["deadline"]["month"], _TABLES["deadline"]["day"])
 
 
-def _code_list(spec: dict | str) -> dict[str, str]:
-    if isinstance(spec, dict) and set(spec) == {"countries"}:
-        prefix = spec["countries"]
+def _partner_prefix(spec: dict | str) -> str | None:
+    return spec["countries"] if isinstance(spec, dict) and set(spec) == {"countries"} else None
+
+
+def _code_list(spec: dict | str, countries: dict[str, str] = COUNTRY_NAMES) -> dict[str, str]:
+    if prefix := _partner_prefix(spec):
         codes = {f"{prefix}_TOTAL": "Total"}
-        codes |= {f"{prefix}_{iso}": name for iso, name in COUNTRY_NAMES.items()}
+        codes |= {f"{prefix}_{iso}": name for iso, name in countries.items()}
         codes[f"{prefix}_X"] = "Other countries and not stated"
         return codes
     return dict(spec)
 
 
+# Every code a classification holds (partner lists: every ISO 3166-1 country) ...
 CLASSIFICATIONS: dict[str, dict[str, str]] = {k: _code_list(v) for k, v in _CODES["classifications"].items()}
+# ... and the rows the template lists (partner lists: the usual partners; others are added by the focal point).
+TEMPLATE_ROWS: dict[str, dict[str, str]] = {k: _code_list(v, USUAL_PARTNERS) for k, v in _CODES["classifications"].items()}
+PARTNER_PREFIXES: dict[str, str] = {k: p for k, v in _CODES["classifications"].items() if (p := _partner_prefix(v))}
 
 
 @dataclass(frozen=True)
@@ -101,7 +130,7 @@ def _identities() -> list[Identity]:
     out = [Identity.parse(rule, spec["dimension"], text) for rule, spec in _CODES["identities"].items()
            for text in spec["sums"]]  # fmt: skip
     for spec in _CODES["classifications"].values():  # partner-country lists: TOTAL = partners + X
-        if isinstance(spec, dict) and set(spec) == {"countries"}:
+        if _partner_prefix(spec):
             codes = list(_code_list(spec))
             out.append(Identity("country_total", "classif1", codes[0], tuple((c, 1) for c in codes[1:]), partial=True))
     known = set(SEX) | {c for status in MIGRATORY_STATUS.values() for c in status}
@@ -141,8 +170,18 @@ class TableSpec:
 
     @property
     def categories(self) -> dict[str, str]:
-        """Row categories (classif1 code -> label), in template order."""
+        """The rows the template lists (classif1 code -> label), in template order."""
+        return TEMPLATE_ROWS[self.classification]
+
+    @property
+    def codes(self) -> dict[str, str]:
+        """Every classif1 code the table may hold: the listed rows and, for partner tables, every country."""
         return CLASSIFICATIONS[self.classification]
+
+    @property
+    def partner_prefix(self) -> str | None:
+        """`CDS_DES`-like prefix of a partner-country table (rows may be added), else None."""
+        return PARTNER_PREFIXES.get(self.classification)
 
     @property
     def indicators(self) -> list[str]:
@@ -164,7 +203,7 @@ class TableSpec:
     @property
     def codes_by_dimension(self) -> dict[str, set[str]]:
         """The codes each tidy column of this table may hold."""
-        return {"sex": set(SEX), "classif1": set(self.categories),
+        return {"sex": set(SEX), "classif1": set(self.codes),
                 "classif2": {c for b in self.bases for c in MIGRATORY_STATUS[b]}}  # fmt: skip
 
     @property
