@@ -19,12 +19,14 @@ from ilms_dagster.partitions import submission_key
 from ilms_dagster.registry import TABLES, reference_years
 from ilms_dagster.resources.warehouse import ensure_schema
 from ilms_dagster.samples import DELIBERATE_MISTAKES, Mistake, sample_values
+from ilms_dagster.checks.findings import label_codes
 from ilms_dagster.workbook import SheetLayout
 from ilms_dagster.template import write_workbook
 
 
 def mistake_cell(m: Mistake) -> str:
-    return SheetLayout(TABLES[m.table], tuple(reference_years(m.round))).cell_ref(m.year, m.classif1, m.sex, m.classif2)
+    return SheetLayout(TABLES[m.table], tuple(reference_years(m.round)), m.country).cell_ref(m.year, m.classif1, m.sex,
+                                                                                       m.classif2)
 
 
 @pytest.mark.parametrize("mistake", DELIBERATE_MISTAKES, ids=lambda m: f"{m.country}{m.round}-{m.rule}")
@@ -73,9 +75,11 @@ def test_a_blocking_error_quarantines_the_partition_until_a_corrected_submission
 
     report = Path(failed.metadata["feedback_report"].value)
     rows = list(openpyxl.load_workbook(report)["Findings"].iter_rows(min_row=2, values_only=True))
-    stored = project.query("SELECT severity, table_id, sheet, cell, rule, expected, found, message"
-                           " FROM validation.findings ORDER BY severity, table_id, check_name, rule, cell")  # fmt: skip
-    assert sorted(rows) == sorted(stored) and (("error", mistake.table, mistake.table, cell) in [r[:4] for r in rows])
+    stored = project.query("SELECT severity, sheet, cell, rule, message FROM validation.findings")
+    assert sorted((r[0], r[2], r[3], r[4]) for r in rows) == sorted(s[:4] for s in stored)
+    assert ("error", f"{TABLES[mistake.table].title} ({mistake.table})", mistake.table, cell) in [r[:4] for r in rows]
+    assert all(r[8] == RULES[r[4]].fix for r in rows)  # a suggested fix per finding
+    assert all(label_codes(m) in [r[7] for r in rows] for *_, m in stored)  # codes with their labels
     assert openpyxl.load_workbook(report)["Summary"]["B7"].value.startswith("blocked")
 
     dg.materialize(MODEL_ASSETS, resources=models)  # ... but quarantined: nothing of it reaches the models

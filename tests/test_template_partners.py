@@ -215,19 +215,12 @@ def test_added_partner_and_status_reach_the_warehouse_and_the_export(project):
 
 
 @pytest.mark.parametrize("round_", ["2011", "2031"])
-def test_a_round_outside_the_partitions_is_a_clear_error_from_the_cli_and_the_sensor(project, round_):
-    """Round 2011 (before the first round) and 2031 (not yet open): `ilms template`, `ilms run` and the inbox
-    sensor each say so in plain words; nothing is written, no run is requested, no traceback."""
+def test_the_sensor_says_a_round_outside_the_partitions_is_skipped(project, round_):
+    """Round 2011 (before the first round) and 2031 (not yet open) in the inbox: no run, a plain skip reason
+    (`ilms template` and `ilms run` are tested in test_cli.py)."""
     from ilms_dagster.definitions import build_defs
     from ilms_dagster.operations import inbox_sensor
 
-    for command in (["template", "--country", COUNTRY, "--round", round_, "--out", str(project.root / "t.xlsx")],
-                    ["run", "--round", round_]):  # fmt: skip
-        done = runner.invoke(app, command)
-        text = " ".join(done.output.replace("│", " ").split())
-        assert done.exit_code == 2 and f"'{round_}' is not a collection round" in text, done.output
-        assert "Traceback" not in done.output and done.exception is None or isinstance(done.exception, SystemExit)
-    assert not (project.root / "t.xlsx").exists() and not project.warehouse_path.exists()
     write_workbook(project.inbox / round_ / f"{COUNTRY}_ILMQ_{round_}.xlsx", COUNTRY, 2024)
     with dg.instance_for_test() as instance:
         context = dg.build_sensor_context(instance=instance, definitions=build_defs(project.resources),
@@ -235,3 +228,28 @@ def test_a_round_outside_the_partitions_is_a_clear_error_from_the_cli_and_the_se
         result = inbox_sensor.evaluate_tick(context)
     assert not result.run_requests and result.cursor in (None, "{}")
     assert f"'{round_}' is not a collection round" in (result.skip_message or ""), result.skip_message
+
+
+def test_a_rejected_workbook_gets_a_feedback_workbook_with_every_problem(project):
+    """Three kinds of mistake, one run: the run fails naming each, and the focal point's feedback workbook lists
+    them all with labels and a suggested fix; the Dagster failure links to it."""
+    path = workbook(project.inbox / str(ROUND) / f"{COUNTRY}_ILMQ_{ROUND}.xlsx")
+    wb = openpyxl.load_workbook(path)
+    wb["Metadata"]["C13"] = "31/09/2024"
+    ref = SheetLayout(TABLES["emp_by_age"], YEARS, COUNTRY).cell_ref(YEARS[0], "AGE_AGGREGATE_Y15-24", "SEX_T", "CBR_BIR_TOTAL")
+    wb["emp_by_age"][ref] = "about 40"
+    atlantis = add_partner(wb[DEST.sheet], SheetLayout(DEST, YEARS, COUNTRY), 0, 0, "Atlantis", "A", {"SEX_T": 1.0})
+    wb.save(path)
+    result = project.materialize(str(ROUND), COUNTRY, raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE").step_failure_data
+    report = Path(failure.user_failure_data.metadata["feedback_report"].value)
+    assert report.name.startswith(f"{COUNTRY}_rejected_") and report.exists()
+    assert str(report) in failure.error.message
+    rows = list(openpyxl.load_workbook(report)["Findings"].iter_rows(min_row=2, values_only=True))
+    assert sorted((r[2], r[3]) for r in rows) == sorted([("Metadata", "C13"), ("emp_by_age", ref),
+                                                         (DEST.sheet, f"A{atlantis}")])  # fmt: skip
+    assert all(r[8] for r in rows) and any("(rule: partner countries from ISO 3166-1)" in r[7] for r in rows)
+    summary = openpyxl.load_workbook(report)["Summary"]
+    assert summary["B6"].value.startswith("rejected: 3 problem(s)")
+    assert not project.warehouse_path.exists() or project.query("SELECT count(*) FROM raw.submissions") == [(0,)]

@@ -4,6 +4,7 @@
 import dagster as dg
 
 from ilms_dagster.checks.expectations import run_expectations
+from ilms_dagster.checks.findings import write_rejection
 from ilms_dagster.guards import quoted
 from ilms_dagster.intake import SAMPLES_WARNING, NoSubmission, archive, find_submission, inbox_is_empty, stage
 from ilms_dagster.partitions import BACKFILL_POLICY, partition_rounds_countries, submission_key, submission_partitions
@@ -31,14 +32,20 @@ def submission_file(context: dg.AssetExecutionContext, storage: IlmsStorage) -> 
     summary, failures, rejected = [], [], []
     if inbox_is_empty(storage.inbox):
         context.log.warning(SAMPLES_WARNING.format(inbox=quoted(str(storage.inbox))))
+    reports = []
     for round_, country in partition_rounds_countries(context):
+        manifest = None
         try:
             received = find_submission(storage, round_, country)
             manifest = archive(storage, received)
             staged = stage(storage, round_, country, manifest, expectations=run_expectations)
         except (NoSubmission, SubmissionError) as exc:
-            context.log.error(str(exc))
-            failures.append(str(exc))
+            message = str(exc)
+            if isinstance(exc, SubmissionError) and manifest is not None:  # the focal point's report, in one pass
+                reports.append(write_rejection(storage.feedback, round_, country, manifest, exc.problems))
+                message += f"\n  feedback workbook: {reports[-1]}"
+            context.log.error(message)
+            failures.append(message)
             rejected.append(str(submission_key(round_, country)))
             continue
         rows = sum(s["rows"] for s in staged.stats.values())
@@ -48,8 +55,10 @@ def submission_file(context: dg.AssetExecutionContext, storage: IlmsStorage) -> 
         context.log.info("\n".join(f"{c} {r}: {name} sha256={sha} {how}, {n} values staged"
                                     for c, r, name, sha, n, how in summary))  # fmt: skip
     if failures:
-        raise dg.Failure(description="\n\n".join(failures), allow_retries=False,
-                         metadata={REJECTED_METADATA: ", ".join(rejected)})  # fmt: skip
+        metadata = {REJECTED_METADATA: ", ".join(rejected)}
+        metadata |= {f"feedback_report_{i}" if i else "feedback_report": dg.MetadataValue.path(str(path))
+                     for i, path in enumerate(reports)}  # fmt: skip
+        raise dg.Failure(description="\n\n".join(failures), allow_retries=False, metadata=metadata)
     table = "| country | round | file | sha256 | values |\n|---|---|---|---|---|\n" + "\n".join(
         "| " + " | ".join(str(v) for v in row[:5]) + " |" for row in summary
     )

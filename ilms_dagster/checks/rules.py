@@ -31,6 +31,7 @@ class Rule:
     blocking: bool
     description: str
     params: dict = field(default_factory=dict)
+    fix: str = ""  # what the focal point can do about a finding, in plain words
 
     def applies(self, table: TableSpec) -> bool:
         """Whether this rule can find anything in the table (it is then one of the table's checks)."""
@@ -46,7 +47,8 @@ class Rule:
 
 
 RULES: dict[str, Rule] = {
-    name: Rule(name, spec.pop("kind"), spec.pop("blocking"), " ".join(spec.pop("description").split()), spec)
+    name: Rule(name, spec.pop("kind"), spec.pop("blocking"), " ".join(spec.pop("description").split()),
+               fix=spec.pop("fix"), params=spec)
     for name, spec in ((n, dict(s)) for n, s in _SPEC["rules"].items())
 }
 SQL_KINDS = sorted({r.kind for r in RULES.values()} - {"expectations"})
