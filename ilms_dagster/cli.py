@@ -327,9 +327,12 @@ def dev(
                                         "-h", host, "-p", str(port)]))
 
 
+from ilms_dagster.cli_analyst import export, sql  # noqa: E402
 from ilms_dagster.cli_microdata import app as _microdata_app  # noqa: E402
 from ilms_dagster.cli_review import app as _review_app  # noqa: E402
 
+app.command()(sql)
+app.command()(export)
 app.add_typer(_microdata_app, name="microdata")
 app.add_typer(_review_app, name="review")
 

@@ -144,3 +144,70 @@ def test_summary_prints_the_headline_completeness(samples, monkeypatch):
     text = " ".join(result.output.split())
     assert f"10 of 10 partitions accepted by the checks; completeness of round {ROUNDS[-1]} {pct:.1f}%" in text
     assert f"overall, rounds {ROUNDS[-1]}-{open_rounds()[-1]}, {overall:.1f}%" in text
+
+
+def analyst_commands() -> list[str]:
+    section = README.read_text().split("\n## Analysts", 1)[1].split("\n## ", 1)[0]
+    block = re.findall(r"```bash\n(.*?)```", section, re.S)[0]
+    return [line.split("  #")[0].strip() for line in block.splitlines() if line.strip()]
+
+
+def test_the_readme_analyst_commands_run_as_written(samples, tmp_path, monkeypatch):
+    """Every line of the README's analyst block, from a project folder holding data/warehouse_read.duckdb: the
+    `ilms` lines through the CLI, the Python one-liner in a real interpreter (`uv run python` = this one)."""
+    import shutil
+    import subprocess
+    import sys
+
+    path, _ = samples
+    (tmp_path / "data").mkdir()
+    shutil.copy(path, tmp_path / "data" / "warehouse_read.duckdb")
+    shutil.copy(path, tmp_path / "data" / "warehouse.duckdb")
+    (tmp_path / "query.sql").write_text(readme_queries()[0])
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ILMS_WAREHOUSE", str(tmp_path / "data" / "warehouse.duckdb"))
+    commands = analyst_commands()
+    assert len(commands) >= 5
+    for command in commands:
+        assert command.startswith("uv run ")
+        words = __import__("shlex").split(command.removeprefix("uv run "))
+        if words[0] == "ilms":
+            done = CliRunner().invoke(app, words[1:])
+            assert done.exit_code == 0, (command, done.output)
+            assert "rows" in done.output or "Wrote" in done.output
+        else:
+            done = subprocess.run([sys.executable, *words[1:]], capture_output=True, text=True, timeout=60, check=False)
+            assert done.returncode == 0 and done.stdout.strip(), (command, done.stderr)
+    printed = CliRunner().invoke(app, ["sql", "--file", "query.sql"]).output
+    header = printed.splitlines()[0].split()
+    assert {"migrant_workers_k", "share_of_employment_pct", "female_pct"} <= set(header)  # the headline columns
+    flows = __import__("openpyxl").load_workbook(tmp_path / "flows.xlsx")["data"]
+    head = [c.value for c in flows[1]]
+    assert head[head.index("ref_area") + 1] == "ref_area_label" and head[head.index("sex") + 1] == "sex_label"
+    assert _query(path, "SELECT count(*) FROM marts.flows")[0][0] == flows.max_row - 1
+
+
+def test_export_writes_every_format_with_labels_and_no_formula(samples, tmp_path, monkeypatch):
+    import openpyxl
+    import pandas as pd
+
+    path, _ = samples
+    monkeypatch.setenv("ILMS_WAREHOUSE", str(path))
+    risky = "SELECT 'THA' AS ref_area, 'CDS_DES_ISR' AS classif1, '=HYPERLINK(\"x\")' AS note, '+1' AS t, '@a' AS u, 1.5 AS v"
+    for suffix in ("csv", "parquet", "xlsx"):
+        done = CliRunner().invoke(app, ["export", risky, "--out", str(tmp_path / f"r.{suffix}")])
+        assert done.exit_code == 0, done.output
+    csv = pd.read_csv(tmp_path / "r.csv")
+    assert list(csv.columns) == ["ref_area", "ref_area_label", "classif1", "classif1_label", "note", "t", "u", "v"]
+    assert csv.iloc[0].tolist()[:4] == ["THA", "Thailand", "CDS_DES_ISR", "Israel"]
+    assert pd.read_parquet(tmp_path / "r.parquet").equals(pd.read_csv(tmp_path / "r.csv", dtype={"t": str}).astype(
+        pd.read_parquet(tmp_path / "r.parquet").dtypes.to_dict()))  # fmt: skip
+    ws = openpyxl.load_workbook(tmp_path / "r.xlsx")["data"]
+    cells = {ws.cell(1, j).value: ws.cell(2, j) for j in range(1, ws.max_column + 1)}
+    assert cells["note"].value == '=HYPERLINK("x")' and cells["note"].data_type == "s"
+    assert (cells["t"].data_type, cells["u"].data_type) == ("s", "s") and cells["v"].value == 1.5
+    bad = CliRunner().invoke(app, ["export", "marts.no_such_mart", "--out", str(tmp_path / "x.csv")])
+    assert bad.exit_code == 1 and "marts.no_such_mart is not in the warehouse" in " ".join(bad.output.split())
+    assert not (tmp_path / "x.csv").exists()
+    bad = CliRunner().invoke(app, ["export", "marts.flows", "--out", str(tmp_path / "x.json")])
+    assert bad.exit_code == 1 and "is not one of csv, parquet, xlsx" in " ".join(bad.output.split())
