@@ -124,13 +124,13 @@ def _loaded(root) -> tuple[set[tuple[int, str]], dict[tuple[int, str], int]]:
 
 
 def test_each_route_loads_exactly_the_selected_partitions_into_duckdb(backfills):
-    ui, _ = backfills
+    ui, statuses = backfills
     root = ui.home.parent
     submissions, rows = _loaded(root)
     storage = IlmsStorage(data_dir=str(root), inbox_dir=str(root / "inbox"))
     for route, (rounds, _countries) in ROUTES.items():
         in_rounds = {(r, c) for r, c in submissions if str(r) in rounds}
-        assert in_rounds == selected(route), route  # every selected partition, and no other of these rounds
+        assert in_rounds == selected(route), (route, statuses[route]["runs"], ui.log_tail())  # all, and only them
         for round_, country in sorted(selected(route)):
             staged = StagedSubmission.load(storage, str(round_), country)
             assert rows.get((round_, country), 0) == sum(s["rows"] for s in staged.stats.values()) > 0, (route, round_, country)

@@ -148,7 +148,7 @@ def ilmq_tables(context: dg.AssetExecutionContext, storage: IlmsStorage, warehou
             f"validation {validations[(r, c)].verdict}" for r, c in pairs))})  # fmt: skip
     for t in selected:
         yield from _materialized(table_key(t), partitions, blocked,
-                                 lambda pairs, t=t: _table_metadata(t, [staged[p].stats[t] for p in pairs], len(pairs), previews[t]))
+                                 lambda pairs, t=t: _table_metadata({p: staged[p].stats[t] for p in pairs}, previews[t]))
     # Evaluations, not results: no step output per check. A failed blocking check fails the step (Dagster raises
     # after the step's events), so the run, and the backfill, of a blocked partition fail.
     yield from evaluations
@@ -176,12 +176,17 @@ def _materialized(key: dg.AssetKey, partitions: list[tuple[str, str]], blocked: 
             yield dg.AssetMaterialization(asset_key=key, partition=partition, metadata=metadata([pair]))
 
 
-def _table_metadata(table_id: str, stats: list[dict], n_partitions: int, preview: str) -> dict:
-    totals = {stat: sum(s[stat] for s in stats) for stat in ("rows", "filled_cells", "marked_missing_cells", "blank_cells")}
+def _table_metadata(stats: dict[tuple[str, str], dict], preview: str) -> dict:
+    """A table's materialization: its cells over the partitions, and which partitions did not report it (no value
+    in its sheet: loaded as zero rows, told apart from a reported table by `reported_partitions` / `not_reported`)."""
+    totals = {stat: sum(s[stat] for s in stats.values()) for stat in ("rows", "filled_cells", "marked_missing_cells", "blank_cells")}
+    silent = [str(submission_key(*pair)) for pair, s in stats.items() if s["rows"] == 0]
     return {
         "dagster/row_count": totals["rows"],
         **totals,
-        "partitions_loaded": n_partitions,
+        "partitions_loaded": len(stats),
+        "reported_partitions": len(stats) - len(silent),
+        "not_reported": ", ".join(silent) if silent else "none: every partition reported the table",
         "completeness_pct": round(100 * totals["filled_cells"] / (totals["rows"] + totals["blank_cells"] or 1), 1),
         "preview": dg.MetadataValue.md(preview),
     }
