@@ -169,7 +169,7 @@ def test_a_blocked_partition_is_a_failed_blocking_check_and_fails_its_backfill(b
     ui, statuses = backfills
     for route in ROUTES:
         status = statuses[route]
-        # the UI: "Completed with failures"; a CLI job backfill ends COMPLETED once its runs are submitted
+        # failed; a CLI job backfill ends COMPLETED once its runs are submitted
         assert status["status"] == ("COMPLETED" if route == "cli" else "COMPLETED_FAILED"), (route, status["status"])
         assert any(run["status"] == "FAILURE" for run in status["runs"]), route
         if status["assetBackfillData"]:  # the catalog route: counted per asset

@@ -159,7 +159,8 @@ def test_a_blocked_partition_fails_its_check_its_run_and_its_backfill(ui, blocke
 
 
 def test_browser_walks_the_ui_paths_of_the_docs_and_shows_the_blocked_partition(ui, blocked_backfill):
-    """The paths README.md and docs/operations.md give, clicked through from the top navigation."""
+    """The paths README.md and docs/operations.md give, clicked through from the navigation (Dagster 1.13's left
+    sidebar: Overview, Runs, Catalog, Jobs, Automation, Lineage, Deployment)."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} not found: install Debian's chromium package (.ci/run does: apt-get install chromium)")
     key, _ = blocked_backfill
@@ -172,7 +173,8 @@ def test_browser_walks_the_ui_paths_of_the_docs_and_shows_the_blocked_partition(
         try:
             # Runs -> Backfills: the blocked backfill, failed
             page.goto(ui.url)
-            page.get_by_role("link", name="Runs", exact=True).first.click()
+            nav = lambda name: page.get_by_text(name, exact=True).first  # noqa: E731  (sidebar entries)
+            nav("Runs").click()
             page.get_by_role("tab", name="Backfills").or_(page.get_by_role("link", name="Backfills", exact=True)).first.click()
             expect(page).to_have_url(re.compile(r"/runs\?.*view=backfills"), **wait)
             expect(page.get_by_text(f"blocked {BLOCKED[1]} {BLOCKED[0]}")).to_be_visible(**wait)
@@ -180,14 +182,14 @@ def test_browser_walks_the_ui_paths_of_the_docs_and_shows_the_blocked_partition(
             page.screenshot(path=ARTIFACTS / "ui_runs_backfills.png", full_page=True)
 
             # Jobs -> ingest_submissions -> Partitions, and its Materialize... (the job route of a backfill)
-            page.get_by_role("link", name="Jobs", exact=True).first.click()
+            nav("Jobs").click()
             page.get_by_role("link", name="ingest_submissions").first.click()
             page.get_by_role("tab", name="Partitions").or_(page.get_by_role("link", name="Partitions", exact=True)).first.click()
             expect(page.get_by_role("button", name=re.compile(r"^Materialize")).first).to_be_visible(**wait)
             page.screenshot(path=ARTIFACTS / "ui_job_partitions.png", full_page=True)
 
-            # Assets -> submission_file -> Materialize... (the catalog route)
-            page.get_by_role("link", name="Assets", exact=True).first.click()
+            # Catalog -> submission_file -> Materialize... (the catalog route)
+            nav("Catalog").click()
             page.get_by_role("link", name="submission_file").first.click()
             expect(page).to_have_url(re.compile(rf"{re.escape(ui.url)}/assets/submission_file"), **wait)
             expect(page.get_by_role("button", name=re.compile(r"^Materialize")).first).to_be_visible(**wait)
