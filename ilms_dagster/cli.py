@@ -309,22 +309,30 @@ def export_ilostat(
         console.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
+DEV_SUPERSEDED = "Function `dev_command` is superseded"  # the start of Dagster 1.13's SupersessionWarning
+
+
 @app.command()
 def dev(
     host: Annotated[str, typer.Option(help="Address the UI listens on. The webserver has no authentication: keep "
                                       "127.0.0.1 and put an authenticating proxy in front for anyone else")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port of the UI")] = 3000,
 ) -> None:
-    """Start the Dagster UI and daemon (`dagster dev`) on the project's instance (shipped dagster.yaml), on
-    loopback; SIGTERM or Ctrl-C stops it with every process it started (webserver, daemon, code server, runs)."""
+    """Start the Dagster UI and daemon (`dagster dev`) on the project's instance (DAGSTER_HOME, seeded with the
+    shipped dagster.yaml), on loopback; SIGTERM or Ctrl-C stops it with every process it started (webserver, daemon,
+    code server, runs)."""
     from ilms_dagster.dev_process import run_process_group
     from ilms_dagster.instance import ensure_dagster_home
 
     home = ensure_dagster_home()
-    console.print(f"DAGSTER_HOME={home}; UI on http://{host}:{port} (no authentication: loopback only, or behind "
-                  "an authenticating proxy)")
-    raise typer.Exit(run_process_group([sys.executable, "-m", "dagster", "dev", "-m", "ilms_dagster.definitions",
-                                        "-h", host, "-p", str(port)]))
+    console.print(f"Dagster UI: http://{host}:{port}", highlight=False, soft_wrap=True)
+    console.print(f"instance: DAGSTER_HOME={home} (its dagster.yaml); no authentication: loopback only, or behind "
+                  "an authenticating proxy", highlight=False, soft_wrap=True)  # fmt: skip
+    # Run from DAGSTER_HOME: in the project folder `dagster dev` would warn that the dagster.yaml there "will not be
+    # used" (true: it reads DAGSTER_HOME's copy). Dagster 1.13 also calls `dagster dev` superseded by `dg dev`
+    # (package dagster-dg-cli, not a dependency: same webserver and daemon); that notice is filtered.
+    raise typer.Exit(run_process_group([sys.executable, "-W", f"ignore:{DEV_SUPERSEDED}", "-m", "dagster", "dev",
+                                        "-m", "ilms_dagster.definitions", "-h", host, "-p", str(port)], cwd=home))
 
 
 from ilms_dagster.cli_analyst import export, sql  # noqa: E402

@@ -128,6 +128,45 @@ class DagsterDev:
             raise RuntimeError(f"launchPartitionBackfill: {result}")
         return result["backfillId"]
 
+    def launch_job_backfill(self, job: str, partition_keys: Sequence[str], asset_keys: Sequence[dg.AssetKey] | None = None,
+                            title: str | None = None) -> str:
+        """A job backfill as the UI launches it from Jobs -> <job>: the partition set selector with the partition
+        names, and the job's assets when it comes from the Materialize... dialog (None: the Partitions tab's
+        "Launch backfill")."""
+        (repository,) = self.graphql(REPOSITORIES)["repositoriesOrError"]["nodes"]
+        params = {
+            "selector": {"partitionSetName": f"{job}_partition_set", "repositorySelector": {
+                "repositoryLocationName": repository["location"]["name"], "repositoryName": repository["name"]}},
+            "partitionNames": list(partition_keys),
+            "fromFailure": False,
+        } | ({"assetSelection": [{"path": key.path} for key in asset_keys]} if asset_keys else {}) | (
+            {"title": title} if title else {})  # fmt: skip
+        result = self.graphql(LAUNCH_BACKFILL, {"params": params})["launchPartitionBackfill"]
+        if result["__typename"] != "LaunchBackfillSuccess":
+            raise RuntimeError(f"launchPartitionBackfill: {result}")
+        return result["backfillId"]
+
+    def check_partition_statuses(self, asset_key: dg.AssetKey, check_name: str) -> dict[str, str]:
+        """{partition key: SUCCEEDED / FAILED / ...} of an asset check, as the asset page's Checks tab reads them
+        (`assetChecksOrError`), for a round x country asset."""
+        node = self.graphql(ASSET_CHECKS, {"path": asset_key.path})["assetNodeOrError"]
+        (check,) = [c for c in node["assetChecksOrError"]["checks"] if c["name"] == check_name]
+        statuses: dict[str, str] = {}
+        multi = check["partitionStatuses"] or {"ranges": [], "primaryDimensionName": ""}
+        primary = multi["primaryDimensionName"]
+        (secondary,) = [d.name for d in submission_partitions.partitions_defs if d.name != primary] or [""]
+        for part in multi["ranges"]:
+            keys = submission_partitions.get_partitions_def_for_dimension(primary).get_partition_keys(
+                dynamic_partitions_store=None) if primary == "round" else []
+            span = keys[keys.index(part["primaryDimStartKey"]):keys.index(part["primaryDimEndKey"]) + 1]
+            for field, status in (("succeededPartitions", "SUCCEEDED"), ("failedPartitions", "FAILED"),
+                                  ("inProgressPartitions", "IN_PROGRESS"), ("skippedPartitions", "SKIPPED"),
+                                  ("executionFailedPartitions", "EXECUTION_FAILED")):  # fmt: skip
+                for other in part["secondaryDim"].get(field, []):
+                    for key in span:
+                        statuses[str(dg.MultiPartitionKey({primary: key, secondary: other}))] = status
+        return statuses
+
     def backfill(self, backfill_id: str) -> dict:
         result = self.graphql(BACKFILL_STATUS, {"id": backfill_id})["partitionBackfillOrError"]
         if result["__typename"] != "PartitionBackfill":
@@ -214,6 +253,39 @@ mutation Launch($params: LaunchBackfillParams!) {
     __typename
     ... on LaunchBackfillSuccess { backfillId }
     ... on Error { message }
+  }
+}
+"""
+
+REPOSITORIES = """
+{ repositoriesOrError { ... on RepositoryConnection { nodes { name location { name } } } } }
+"""
+
+ASSET_CHECKS = """
+query Checks($path: [String!]!) {
+  assetNodeOrError(assetKey: {path: $path}) {
+    ... on AssetNode {
+      assetChecksOrError {
+        ... on AssetChecks {
+          checks {
+            name blocking
+            partitionStatuses {
+              ... on AssetCheckMultiPartitionStatuses {
+                primaryDimensionName
+                ranges {
+                  primaryDimStartKey primaryDimEndKey
+                  secondaryDim {
+                    ... on AssetCheckDefaultPartitionStatuses {
+                      succeededPartitions failedPartitions inProgressPartitions skippedPartitions executionFailedPartitions
+                    }
+                  }
+                }
+              }
+            }
+          }
+        }
+      }
+    }
   }
 }
 """

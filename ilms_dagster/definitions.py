@@ -21,6 +21,7 @@ from ilms_dagster.operations import (  # noqa: E402
     models_automation_sensor,
     models_job,
 )
+from ilms_dagster.assets.status import STATUS_ASSETS, daily_status, status_alerts, status_automation_sensor, status_job  # noqa: E402
 from ilms_dagster.resources import default_storage, default_warehouse  # noqa: E402
 
 
@@ -28,10 +29,10 @@ from ilms_dagster.resources import default_storage, default_warehouse  # noqa: E
 def build_defs(resources: dict) -> dg.Definitions:
     """Everything Dagster loads, on the given resources (tests pass their own folders and warehouse)."""
     return dg.Definitions(
-        assets=[submission_file, ilmq_tables, *MODEL_ASSETS, microdata_workbook, *ILOSTAT_ASSETS],
-        jobs=[ingest_job, models_job, tabulate_microdata_job],
-        schedules=[annual_round],
-        sensors=[inbox_sensor, models_automation_sensor],
+        assets=[submission_file, ilmq_tables, *MODEL_ASSETS, microdata_workbook, *ILOSTAT_ASSETS, *STATUS_ASSETS],
+        jobs=[ingest_job, models_job, tabulate_microdata_job, status_job],
+        schedules=[annual_round, daily_status],
+        sensors=[inbox_sensor, models_automation_sensor, status_alerts, status_automation_sensor],
         resources=resources,
         # One process per run, not per step: ingestion steps run one after the other anyway and every
         # warehouse writer waits for the single slot of pool duckdb_warehouse, so a process per step only

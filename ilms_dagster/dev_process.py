@@ -45,9 +45,10 @@ def stop_group(process: subprocess.Popen, grace: float = GRACE_SECONDS) -> None:
     process.wait()
 
 
-def run_process_group(command: list[str]) -> int:
-    """Run `command` in a new process group until it exits or this process is asked to stop; its exit code."""
-    process = subprocess.Popen(command, preexec_fn=_die_with_parent)  # noqa: PLW1509 (setsid + pdeathsig only)
+def run_process_group(command: list[str], cwd: str | os.PathLike | None = None) -> int:
+    """Run `command` (in folder `cwd`) in a new process group until it exits or this process is asked to stop;
+    its exit code."""
+    process = subprocess.Popen(command, cwd=cwd, preexec_fn=_die_with_parent)  # noqa: PLW1509 (setsid + pdeathsig only)
     stopping = []
 
     def stop(signum, _frame) -> None:

@@ -20,6 +20,8 @@ from dagster._core.storage.event_log.sqlite.consolidated_sqlite_event_log import
 from dagster._serdes import ConfigurableClassData
 from sqlalchemy import create_engine, event
 
+from ilms_dagster.partitions import without_stale_dimension_tags
+
 BUSY_TIMEOUT_SECONDS = 30
 
 
@@ -55,7 +57,11 @@ def _wal_normal_sync(dbapi_connection, _record) -> None:
 
 class IlmsInstance(dg.DagsterInstance):
     """Dagster's instance whose default storage keeps Dagster's SQLite run and schedule storages and uses the
-    pooled consolidated event log above."""
+    pooled consolidated event log above; and whose range runs carry only their range (the job-backfill route of
+    Dagster 1.13 also gives them the first partition's per-dimension tags: `partitions.without_stale_dimension_tags`)."""
+
+    def create_run(self, *, tags=None, **kwargs):
+        return super().create_run(tags=without_stale_dimension_tags(tags), **kwargs)
 
     @classmethod
     def config_schema(cls):

@@ -18,10 +18,9 @@ import dagster as dg
 
 from ilms_dagster.assets.ilmq import SUBMISSION_CHECK
 from ilms_dagster.assets.intake import REJECTED_METADATA
-from ilms_dagster.partitions import ensure_countries, submission_key
+from ilms_dagster.partitions import RANGE_END, RANGE_START, ensure_countries, submission_key
 
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}  # the caller prints progress
-RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
 
 @dataclass

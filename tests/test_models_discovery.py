@@ -36,7 +36,7 @@ def _deps(assets: list[dg.AssetsDefinition]) -> dict[dg.AssetKey, set[dg.AssetKe
 def test_every_model_is_an_asset_with_the_upstream_edges_of_the_tables_it_reads():
     deps = _deps(MODEL_ASSETS)
     marts = {"stocks", "employment_structure", "flows", "returnees", "corridors", "completeness_grid", "completeness",
-             "timeliness", "revisions_of_published"}  # fmt: skip
+             "timeliness", "revisions_of_published", "status_matrix"}  # fmt: skip
     assert {k for k in deps if k.path[0] == "marts"} == {K(["marts", m]) for m in marts}
     assert deps[K(["staging", "ilmq_loaded"])] == {K(["ilmq", t]) for t in TABLES}
     assert deps[K(["staging", "ilmq_accepted"])] == {K(["staging", "ilmq_loaded"]), K(["staging", "accepted_tables"]),
@@ -50,6 +50,7 @@ def test_every_model_is_an_asset_with_the_upstream_edges_of_the_tables_it_reads(
     assert deps[K(["marts", "timeliness"])] == {K(["raw", "submissions"]), K(["staging", "accepted_partitions"]),
                                                K(["staging", "reporting_countries"])}
     assert deps[K(["staging", "reporting_countries"])] == {K(["raw", "submissions"])}  # + the registry's countries
+    assert deps[K(["marts", "status_matrix"])] == {K(["marts", "timeliness"])}  # + validation.* (no assets)
 
 
 def test_the_ilmq_union_lists_every_registry_table_once_under_its_own_id():

@@ -130,3 +130,85 @@ def test_browser_shows_the_catalog_and_an_ilmq_table_with_partitions_and_checks(
             raise
         finally:
             browser.close()
+
+
+BLOCKED = ("2020", "PHL", "outflow_by_destination")  # a DELIBERATE_MISTAKE of the samples: blocks that table
+
+
+@pytest.fixture(scope="session")
+def blocked_backfill(ui, backfill):
+    """A catalog backfill of one partition whose workbook fails a blocking rule, after the clean backfill."""
+    round_, country, _ = BLOCKED
+    with dg.DagsterInstance.from_config(str(ui.home)) as instance:
+        keys = ensure_partitions(instance, [round_], [country])
+    backfill_id = ui.launch_backfill(keys, backfill_asset_keys(defs), title=f"blocked {country} {round_}")
+    return keys[0], ui.wait_for_backfill(backfill_id, timeout=600)
+
+
+def test_a_blocked_partition_fails_its_check_its_run_and_its_backfill(ui, blocked_backfill):
+    key, status = blocked_backfill
+    table = dg.AssetKey(["ilmq", BLOCKED[2]])
+    assert status["status"] == "COMPLETED_FAILED", status
+    assert [run["status"] for run in status["runs"]] == ["FAILURE"]
+    per_asset = {tuple(s["assetKey"]["path"]): s for s in status["assetBackfillData"]["assetBackfillStatuses"]}
+    assert per_asset[tuple(table.path)]["numPartitionsFailed"] == 1
+    assert per_asset[("raw", "submissions")]["numPartitionsFailed"] == 1
+    assert per_asset[("ilmq", "emp_by_age")]["numPartitionsMaterialized"] == 1  # its other tables load as usual
+    assert ui.check_partition_statuses(table, "validation")[key] == "FAILED"
+    assert ui.check_partition_statuses(dg.AssetKey(["raw", "submissions"]), "submission_validation")[key] == "FAILED"
+
+
+def test_browser_walks_the_ui_paths_of_the_docs_and_shows_the_blocked_partition(ui, blocked_backfill):
+    """The paths README.md and docs/operations.md give, clicked through from the navigation (Dagster 1.13's left
+    sidebar: Overview, Runs, Catalog, Jobs, Automation, Lineage, Deployment)."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} not found: install Debian's chromium package (.ci/run does: apt-get install chromium)")
+    key, _ = blocked_backfill
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(UI_TIMEOUT_MS)
+        wait = {"timeout": UI_TIMEOUT_MS}
+        try:
+            # Runs -> Backfills: the blocked backfill, failed
+            page.goto(ui.url)
+            nav = lambda name: page.get_by_text(name, exact=True).first  # noqa: E731  (sidebar entries)
+            nav("Runs").click()
+            page.get_by_role("tab", name="Backfills").or_(page.get_by_role("link", name="Backfills", exact=True)).first.click()
+            expect(page).to_have_url(re.compile(r"/runs\?.*view=backfills"), **wait)
+            expect(page.get_by_text(f"blocked {BLOCKED[1]} {BLOCKED[0]}")).to_be_visible(**wait)
+            expect(page.get_by_text(re.compile("fail", re.I)).first).to_be_visible(**wait)
+            page.screenshot(path=ARTIFACTS / "ui_runs_backfills.png", full_page=True)
+
+            # Jobs -> ingest_submissions -> Partitions, and its Materialize... (the job route of a backfill)
+            nav("Jobs").click()
+            page.get_by_role("link", name="ingest_submissions").first.click()
+            page.get_by_role("tab", name="Partitions").or_(page.get_by_role("link", name="Partitions", exact=True)).first.click()
+            expect(page.get_by_role("button", name=re.compile(r"^Materialize")).first).to_be_visible(**wait)
+            page.screenshot(path=ARTIFACTS / "ui_job_partitions.png", full_page=True)
+
+            # Catalog -> submission_file -> Materialize... (the catalog route)
+            nav("Catalog").click()
+            page.get_by_role("link", name="submission_file").first.click()
+            expect(page).to_have_url(re.compile(rf"{re.escape(ui.url)}/assets/submission_file"), **wait)
+            expect(page.get_by_role("button", name=re.compile(r"^Materialize")).first).to_be_visible(**wait)
+
+            # the blocked table's page -> Checks: its blocking check failed on the blocked partition
+            page.goto(f"{ui.url}/assets/ilmq/{BLOCKED[2]}")
+            page.get_by_role("tab", name="Checks").click()
+            expect(page.get_by_text("This is a blocking asset check.")).to_be_visible(**wait)
+            expect(page.get_by_text("Failed", exact=True).first).to_be_visible(**wait)
+            expect(page.get_by_text(key, exact=True).first).to_be_visible(**wait)
+            page.screenshot(path=ARTIFACTS / "ui_blocked_check.png", full_page=True)
+
+            # a model's page -> Automation: its condition
+            page.goto(f"{ui.url}/assets/marts/stocks")
+            page.get_by_role("tab", name="Automation").click()
+            expect(page.get_by_text("rebuild after new data").first).to_be_visible(**wait)
+            page.screenshot(path=ARTIFACTS / "ui_model_automation.png", full_page=True)
+        except Exception:
+            page.screenshot(path=ARTIFACTS / "ui_paths_failure.png", full_page=True)
+            raise
+        finally:
+            browser.close()

@@ -118,7 +118,6 @@ def ilmq_tables(context: dg.AssetExecutionContext, storage: IlmsStorage, warehou
     selected = [key.path[-1] for key in context.selected_asset_keys if key != SUBMISSIONS_KEY]
     partitions = partition_rounds_countries(context)
     staged = {pair: StagedSubmission.load(storage, *pair) for pair in partitions}  # fail before writing
-    totals = {t: {"rows": 0, "filled_cells": 0, "marked_missing_cells": 0, "blank_cells": 0} for t in selected}
     validations: dict[tuple[str, str], Validation] = {}
     reports = {}
     with warehouse.get_connection() as conn:
@@ -131,36 +130,66 @@ def ilmq_tables(context: dg.AssetExecutionContext, storage: IlmsStorage, warehou
                 record(conn, validation)
             validations[(round_, country)] = validation
             reports[(round_, country)] = write_feedback(storage.feedback, validation)  # once committed
-            for t in selected:
-                for stat, value in sub.stats[t].items():
-                    totals[t][stat] += value
         previews = {t: _preview(conn, t, partitions) for t in selected}
         publish_read_copy(conn)  # analysts see the loads just committed
     context.log.info("\n".join(f"{c} {r}: replaced {len(selected)} tables from {staged[(r, c)].submission['original_name']}; "
                                 f"validation {v.verdict}" for (r, c), v in validations.items()))  # fmt: skip
+    evaluations = [_check_evaluation(check_key, round_, country, validation, reports[(round_, country)])
+                   for check_key in context.selected_asset_check_keys
+                   for (round_, country), validation in validations.items()]  # fmt: skip
+    blocked = _blocked_partitions(evaluations)
+    if blocked:
+        context.log.error("blocked by validation (loaded, quarantined from the models, not recorded as materialized):\n"
+                          + "\n".join(f"{key.to_user_string()}: {', '.join(sorted(p))}" for key, p in sorted(
+                              blocked.items(), key=lambda kv: kv[0].to_user_string())))  # fmt: skip
     if SUBMISSIONS_KEY in context.selected_asset_keys:
-        yield dg.MaterializeResult(
-            asset_key=SUBMISSIONS_KEY,
-            metadata={"submissions": dg.MetadataValue.md("\n".join(
-                f"- {c} {r}: `{s.submission['original_name']}` sha256 `{s.submission['sha256'][:12]}`, "
-                f"validation {validations[(r, c)].verdict}" for (r, c), s in staged.items()))},
-        )  # fmt: skip
+        yield from _materialized(SUBMISSIONS_KEY, partitions, blocked, lambda pairs: {"submissions": dg.MetadataValue.md("\n".join(
+            f"- {c} {r}: `{staged[(r, c)].submission['original_name']}` sha256 `{staged[(r, c)].submission['sha256'][:12]}`, "
+            f"validation {validations[(r, c)].verdict}" for r, c in pairs))})  # fmt: skip
     for t in selected:
-        yield dg.MaterializeResult(
-            asset_key=table_key(t),
-            metadata={
-                "dagster/row_count": totals[t]["rows"],
-                **totals[t],
-                "partitions_loaded": len(partitions),
-                "completeness_pct": round(
-                    100 * totals[t]["filled_cells"] / (totals[t]["rows"] + totals[t]["blank_cells"] or 1), 1
-                ),
-                "preview": dg.MetadataValue.md(previews[t]),
-            },
-        )
-    for check_key in context.selected_asset_check_keys:  # evaluations, not results: no step output per check
-        for (round_, country), validation in validations.items():
-            yield _check_evaluation(check_key, round_, country, validation, reports[(round_, country)])
+        yield from _materialized(table_key(t), partitions, blocked,
+                                 lambda pairs, t=t: _table_metadata({p: staged[p].stats[t] for p in pairs}, previews[t]))
+    # Evaluations, not results: no step output per check. A failed blocking check fails the step (Dagster raises
+    # after the step's events), so the run, and the backfill, of a blocked partition fail.
+    yield from evaluations
+
+
+def _blocked_partitions(evaluations: list[dg.AssetCheckEvaluation]) -> dict[dg.AssetKey, set[str]]:
+    """{asset: partition keys} whose blocking check failed with an error: those partitions are loaded (to be
+    inspected) but not recorded as materialized, so the UI and the backfill count them failed."""
+    blocked: dict[dg.AssetKey, set[str]] = {}
+    for e in evaluations:
+        if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR:
+            blocked.setdefault(e.asset_key, set()).add(e.partition)
+    return blocked
+
+
+def _materialized(key: dg.AssetKey, partitions: list[tuple[str, str]], blocked: dict, metadata):
+    """One MaterializeResult for the run's partitions (Dagster records it for each: one event), or, when some are
+    blocked for this asset, one AssetMaterialization per partition that is not."""
+    if key not in blocked:
+        yield dg.MaterializeResult(asset_key=key, metadata=metadata(partitions))
+        return
+    for pair in partitions:
+        partition = str(submission_key(*pair))
+        if partition not in blocked[key]:
+            yield dg.AssetMaterialization(asset_key=key, partition=partition, metadata=metadata([pair]))
+
+
+def _table_metadata(stats: dict[tuple[str, str], dict], preview: str) -> dict:
+    """A table's materialization: its cells over the partitions, and which partitions did not report it (no value
+    in its sheet: loaded as zero rows, told apart from a reported table by `reported_partitions` / `not_reported`)."""
+    totals = {stat: sum(s[stat] for s in stats.values()) for stat in ("rows", "filled_cells", "marked_missing_cells", "blank_cells")}
+    silent = [str(submission_key(*pair)) for pair, s in stats.items() if s["rows"] == 0]
+    return {
+        "dagster/row_count": totals["rows"],
+        **totals,
+        "partitions_loaded": len(stats),
+        "reported_partitions": len(stats) - len(silent),
+        "not_reported": ", ".join(silent) if silent else "none: every partition reported the table",
+        "completeness_pct": round(100 * totals["filled_cells"] / (totals["rows"] + totals["blank_cells"] or 1), 1),
+        "preview": dg.MetadataValue.md(preview),
+    }
 
 
 def _check_evaluation(key: dg.AssetCheckKey, round_: str, country: str, v: Validation, report) -> dg.AssetCheckEvaluation:
