@@ -128,7 +128,7 @@ def _spawn(topology: Topology, service: str, command: list[str], env: dict[str, 
     topology.pid_file(service).parent.mkdir(parents=True, exist_ok=True)
     with topology.log(service).open("ab") as out:
         process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, start_new_session=True, user=user)  # fmt: skip
+                                   stdin=subprocess.DEVNULL, start_new_session=True, **_as_user(user))  # fmt: skip
     topology.pid_file(service).write_text(f"{process.pid} {_start_ticks(process.pid)}\n")
     return process.pid
 
@@ -222,6 +222,12 @@ def _postgres_user() -> str | None:
     return "postgres" if os.geteuid() == 0 else None
 
 
+def _as_user(user: str | None) -> dict:
+    """Popen arguments running a child as `user` with its own group and no supplementary groups (root's
+    group would otherwise deny it folders open to others only)."""
+    return {"user": user, "group": user, "extra_groups": []} if user else {}
+
+
 def _let_postgres_in(folder: Path) -> None:
     """As root: the folder is owned by `postgres` and every folder above it can be traversed (x for others)."""
     if _postgres_user() is None:
@@ -241,7 +247,7 @@ def _start_postgres(topology: Topology) -> None:
     _let_postgres_in(folder)
     if not (folder / "PG_VERSION").exists():
         done = subprocess.run([initdb, "-D", str(folder), "-U", PG_USER, "--auth=trust", "-E", "UTF8"],
-                              capture_output=True, text=True, user=user, cwd=folder)  # fmt: skip
+                              capture_output=True, text=True, cwd=folder, **_as_user(user))  # fmt: skip
         if done.returncode:
             raise DeployError(f"initdb failed in {folder}:\n{done.stderr[-2000:]}")
     port = str(topology.ports["postgres"])
