@@ -338,11 +338,13 @@ def dev(
 from ilms_dagster.cli_analyst import export, sql  # noqa: E402
 from ilms_dagster.cli_microdata import app as _microdata_app  # noqa: E402
 from ilms_dagster.cli_review import app as _review_app  # noqa: E402
+from ilms_dagster.cli_deploy import app as _deploy_app  # noqa: E402
 
 app.command()(sql)
 app.command()(export)
 app.add_typer(_microdata_app, name="microdata")
 app.add_typer(_review_app, name="review")
+app.add_typer(_deploy_app, name="deploy")
 
 
 if __name__ == "__main__":

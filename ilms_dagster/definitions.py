@@ -14,6 +14,7 @@ warnings.filterwarnings("ignore", category=dg.BetaWarning)  # backfill_policy is
 
 from ilms_dagster.assets import ILOSTAT_ASSETS, MODEL_ASSETS, ilmq_tables, submission_file  # noqa: E402
 from ilms_dagster.assets.microdata import microdata_workbook, tabulate_microdata_job  # noqa: E402
+from ilms_dagster.executor import run_executor  # noqa: E402
 from ilms_dagster.operations import (  # noqa: E402
     annual_round,
     inbox_sensor,
@@ -37,7 +38,8 @@ def build_defs(resources: dict) -> dg.Definitions:
         # One process per run, not per step: ingestion steps run one after the other anyway and every
         # warehouse writer waits for the single slot of pool duckdb_warehouse, so a process per step only
         # adds start-up time (13 model steps took ~3 min); parallelism comes from concurrent runs.
-        executor=dg.in_process_executor,
+        # `ilms deploy up` sends the steps to Celery workers instead (ilms_dagster/executor.py).
+        executor=run_executor(),
     )
 
 

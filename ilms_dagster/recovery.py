@@ -55,8 +55,11 @@ def process_alive(pid: int, started_after: float | None = None) -> bool:
 
 
 def run_pid(instance: dg.DagsterInstance, run_id: str) -> int | None:
-    """The pid of the process that wrote the run's latest event (its run worker), if any."""
-    records = instance.get_records_for_run(run_id, limit=5, ascending=False).records
+    """The pid of the run's process (its run worker): the one that wrote the run's start, else its latest
+    event. Not simply the latest event: on Celery workers (`ilms deploy up`) a step's events carry the
+    worker's pid, which lives on when the run's process is killed."""
+    started = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.RUN_START, limit=1).records
+    records = started or instance.get_records_for_run(run_id, limit=5, ascending=False).records
     events = (r.event_log_entry.dagster_event for r in records)
     return next((event.pid for event in events if event is not None and event.pid), None)
 
