@@ -17,7 +17,7 @@ def inert_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """The frame with every text cell made inert (numbers, negative ones included, stay numbers)."""
     out = frame.copy()
     for column in out.columns:
-        if out[column].dtype == object:
+        if not pd.api.types.is_numeric_dtype(out[column]):  # object or pandas' str dtype
             out[column] = out[column].map(inert)
     return out
 

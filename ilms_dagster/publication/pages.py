@@ -83,7 +83,7 @@ def changes_table(data: RoundData) -> Table:
         change = "" if before is None or now is None else f"{now - before:+.1f} points"
         rows.append([country, pct(before) if previous else "", pct(now), change,
                      t.status.get((previous, country), "") if previous else "", t.status.get((data.round, country), "")])
-    return Table("changes", f"Round {data.round} against round {previous}" if previous else "No earlier round",
+    return Table("changes-table", f"Round {data.round} against round {previous}" if previous else "No earlier round",
                  ["country", f"completeness {previous or '-'}", f"completeness {data.round}", "change",
                   f"status {previous or '-'}", f"status {data.round}"], rows)  # fmt: skip
 
@@ -119,14 +119,19 @@ def chart_views(charts: list[RenderedChart]) -> list[ChartView]:
             for c in charts]  # fmt: skip
 
 
+def write_style(out: Path) -> None:
+    """The stylesheet every page and the report link (screen, phone and print)."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "style.css").write_text((TEMPLATES / "style.css").read_text())
+
+
 def _common(data: RoundData, title: str) -> dict:
     return {"round": data.round, "title": title, "countries": data.countries.to_dict("records")}
 
 
 def write_pages(data: RoundData, out: Path, charts: list[RenderedChart], workbook: Path, exports: Path) -> list[Path]:
     """Write every page of the round into `out` (beside charts/); returns the pages written, overview first."""
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "style.css").write_text((TEMPLATES / "style.css").read_text())
+    write_style(out)
     by_name = {c.name: c for c in charts}
     regional = [c for c in charts if c.name.split("_", 1)[0] not in data.names]
     pages: list[Path] = []

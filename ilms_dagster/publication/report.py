@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 from pathlib import Path
 
 from ilms_dagster.publication.charts import RenderedChart
@@ -18,6 +19,7 @@ from ilms_dagster.publication.pages import (
     key_table,
     round_completeness,
     timeliness_table,
+    write_style,
 )
 
 CHROMIUM_ENV = "ILMS_CHROMIUM"
@@ -36,6 +38,7 @@ def regional(data: RoundData, charts: list[RenderedChart]) -> list[RenderedChart
 
 
 def write_report_html(data: RoundData, out: Path, charts: list[RenderedChart]) -> Path:
+    write_style(out)
     path = out / "report.html"
     views = chart_views(regional(data, charts))
     path.write_text(ENV.get_template("report.html").render(
@@ -54,12 +57,31 @@ def chromium() -> str:
 
 
 def print_pdf(html: Path, pdf: Path) -> Path:
-    """Print `html` to `pdf` with headless Chromium (A4, backgrounds); replaced whole."""
+    """Print `html` to `pdf` with headless Chromium (A4, backgrounds); replaced whole. Runs in a thread of its own:
+    Playwright's sync API refuses a thread with a running event loop (a caller's own Playwright, say)."""
+    failed: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            _print(html, pdf)
+        except BaseException as exc:  # re-raised in the caller's thread
+            failed.append(exc)
+
+    thread = threading.Thread(target=work, name="ilms-print-pdf")
+    thread.start()
+    thread.join()
+    if failed:
+        raise failed[0]
+    return pdf
+
+
+def _print(html: Path, pdf: Path) -> None:
     from playwright.sync_api import sync_playwright
 
+    browser_path = chromium()
     tmp = pdf.with_name(f".{pdf.name}.tmp")
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=browser_path, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page()
             page.goto(html.resolve().as_uri(), wait_until="load")
@@ -67,4 +89,3 @@ def print_pdf(html: Path, pdf: Path) -> Path:
         finally:
             browser.close()
     tmp.replace(pdf)
-    return pdf
