@@ -153,8 +153,23 @@ def run(
         console.print(f"[red]{code} {round_}:[/] ", end="")
         console.print(message, markup=False, highlight=False)
     _print_summary(round_)
+    if result.success:
+        _publish_after_run(round_)
     if failed:
         raise typer.Exit(1)
+
+
+def _publish_after_run(round_: str) -> None:
+    """The round's publication (ilms publish) after a successful models build, then where its overview is."""
+    from ilms_dagster.cli_publish import publish_round
+    from ilms_dagster.publication import PublicationError
+
+    try:
+        done = publish_round(round_, show=console)
+    except PublicationError as exc:  # e.g. no Chromium for the PDF: the ingestion itself succeeded
+        console.print(f"[yellow]Publication not complete:[/] {exc}", soft_wrap=True)
+        return
+    console.print(f"Overview of round {round_}: {done.overview}", highlight=False, soft_wrap=True)
 
 
 def _blocking_errors(outcome) -> str:
@@ -339,6 +354,9 @@ from ilms_dagster.cli_analyst import export, sql  # noqa: E402
 from ilms_dagster.cli_microdata import app as _microdata_app  # noqa: E402
 from ilms_dagster.cli_review import app as _review_app  # noqa: E402
 from ilms_dagster.cli_deploy import app as _deploy_app  # noqa: E402
+from ilms_dagster.cli_publish import publish as _publish  # noqa: E402
+
+app.command("publish")(_publish)
 
 app.command()(sql)
 app.command()(export)

@@ -13,6 +13,7 @@ import dagster as dg  # noqa: E402
 warnings.filterwarnings("ignore", category=dg.BetaWarning)  # backfill_policy is beta but the documented way
 
 from ilms_dagster.assets import ILOSTAT_ASSETS, MODEL_ASSETS, ilmq_tables, submission_file  # noqa: E402
+from ilms_dagster.assets.publication import PUBLICATION_ASSETS  # noqa: E402
 from ilms_dagster.assets.microdata import microdata_workbook, tabulate_microdata_job  # noqa: E402
 from ilms_dagster.executor import run_executor  # noqa: E402
 from ilms_dagster.operations import (  # noqa: E402
@@ -30,7 +31,7 @@ from ilms_dagster.resources import default_storage, default_warehouse  # noqa: E
 def build_defs(resources: dict) -> dg.Definitions:
     """Everything Dagster loads, on the given resources (tests pass their own folders and warehouse)."""
     return dg.Definitions(
-        assets=[submission_file, ilmq_tables, *MODEL_ASSETS, microdata_workbook, *ILOSTAT_ASSETS, *STATUS_ASSETS],
+        assets=[submission_file, ilmq_tables, *MODEL_ASSETS, microdata_workbook, *ILOSTAT_ASSETS, *STATUS_ASSETS, *PUBLICATION_ASSETS],
         jobs=[ingest_job, models_job, tabulate_microdata_job, status_job],
         schedules=[annual_round, daily_status],
         sensors=[inbox_sensor, models_automation_sensor, status_alerts, status_automation_sensor],

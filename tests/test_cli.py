@@ -61,6 +61,9 @@ def test_main_command_populates_the_warehouse_from_the_bundled_samples(project):
     empty = [t for t in TABLES if project.query(f"SELECT count(*) FROM ilmq.{t}") == [(0,)]]
     assert empty == []
     assert (project.root / "dagster_home" / "dagster.yaml").exists()  # runs are recorded on the project instance
+    overview = project.root / "publication" / ROUNDS[-1] / "index.html"  # the run ends by publishing the round
+    assert f"Overview of round {ROUNDS[-1]}: {overview}" in done.stdout  # soft-wrapped: the path is whole
+    assert overview.exists() and (overview.parent / "report.pdf").exists()
 
 
 def test_run_reports_a_partition_blocked_by_validation_with_its_feedback(project, monkeypatch):

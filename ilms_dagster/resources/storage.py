@@ -55,6 +55,11 @@ class IlmsStorage(dg.ConfigurableResource):
         return Path(self.data_dir) / "exports"
 
     @property
+    def publication(self) -> Path:
+        """Charts, pages, release workbook and report per round: `<round>/` (ilms_dagster/publication)."""
+        return Path(self.data_dir) / "publication"
+
+    @property
     def samples(self) -> Path:
         return Path(self.data_dir) / "samples"
 

@@ -1,0 +1,69 @@
+"""Publication: a round's charts, static pages, release workbook and report, built from the warehouse's marts.
+
+Pure core (no Dagster): `publish(conn, round_, out, exports)` reads the marts once (data.py), renders the charts
+(charts.py, Altair + vl-convert), writes the release workbook (workbook.py, openpyxl), the pages (pages.py,
+Jinja2 templates shipped in templates/) and the report (report.py, HTML printed to PDF by headless Chromium)
+into `<data>/publication/<round>/`. The Dagster assets (ilms_dagster/assets/publication.py) and `ilms publish`
+(ilms_dagster/cli_publish.py) wrap it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from ilms_dagster.publication.charts import RenderedChart, chart_specs, render
+from ilms_dagster.publication.data import PublicationError, RoundData, load
+from ilms_dagster.publication.pages import write_pages
+from ilms_dagster.publication.report import print_pdf, write_report_html
+from ilms_dagster.publication.workbook import Release, write_release
+
+__all__ = ["PublicationError", "Published", "RoundData", "build_charts", "chart_specs", "load", "publish", "release_path"]
+
+
+@dataclass
+class Published:
+    round: int
+    out: Path
+    charts: list[RenderedChart] = field(default_factory=list)
+    release: Release | None = None
+    pages: list[Path] = field(default_factory=list)
+    report_html: Path | None = None
+    report_pdf: Path | None = None
+
+    @property
+    def overview(self) -> Path:
+        return self.out / "index.html"
+
+
+def release_path(out: Path, round_: int) -> Path:
+    return out / f"ILMS_release_{round_}.xlsx"
+
+
+def build_charts(data: RoundData, out: Path, step: Callable[[str], None] = lambda _: None) -> list[RenderedChart]:
+    rendered = []
+    for spec in chart_specs(data):
+        step(f"chart {spec.name}")
+        rendered.append(render(spec, out / "charts"))
+    return rendered
+
+
+def publish(conn: duckdb.DuckDBPyConnection, round_: int | str, out: Path, exports: Path, pdf: bool = True,
+            step: Callable[[str], None] = lambda _: None) -> Published:  # fmt: skip
+    """Build all of round `round_`'s publication into `out`, linking the exports in `exports` (written already)."""
+    data = load(conn, round_)
+    done = Published(data.round, out)
+    done.charts = build_charts(data, out, step)
+    step("release workbook")
+    done.release = write_release(conn, data.round, release_path(out, data.round))
+    step("pages")
+    done.pages = write_pages(data, out, done.charts, done.release.path, exports)
+    step("report")
+    done.report_html = write_report_html(data, out, done.charts)
+    if pdf:
+        step("report PDF")
+        done.report_pdf = print_pdf(done.report_html, out / "report.pdf")
+    return done
