@@ -61,11 +61,14 @@ def test_both_readers_report_the_same_problems(tmp_path, reader):
                               ("wap_by_age", "B5"): "wap_by_sex"}, C13="2024-13-45")  # fmt: skip
     with pytest.raises(SubmissionError) as caught:
         parse_workbook(path, "THA", ROUND, reader=reader)
-    assert caught.value.problems == [("Metadata", "C13", "submission date '2024-13-45' is not a YYYY-MM-DD date")]
+    date = ("Metadata", "C13", "submission date '2024-13-45' is not a YYYY-MM-DD date (rule: dates as YYYY-MM-DD)")
+    assert caught.value.problems[0] == date  # reported with the tables' problems, in one pass
+    with_date = caught.value.problems[1:]
     path = _edited(tmp_path, {("emp_by_age", bad_text): "about 12", ("lf_by_age", bad_bool): True,
                               ("wap_by_age", "B5"): "wap_by_sex"})  # fmt: skip
     with pytest.raises(SubmissionError) as caught:
         parse_workbook(path, "THA", ROUND, reader=reader)
+    assert caught.value.problems == with_date
     assert caught.value.problems == [
         ("wap_by_age", "B5", "expected table id 'wap_by_age', found 'wap_by_sex'"),
         ("lf_by_age", bad_bool, "expected a number or '..', 'x', '-', found a true/false value True"),
