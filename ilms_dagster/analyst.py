@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import os
 import re
-from functools import cache
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 
-from ilms_dagster.registry import CLASSIFICATIONS, COUNTRY_NAMES, MIGRATORY_STATUS, SEX
+from ilms_dagster.registry import CODE_LABELS
 
 FORMATS = ("csv", "parquet", "xlsx")
 _NAME = re.compile(r"^[a-z_]+\.[a-z_]+$")
@@ -24,13 +23,6 @@ _NAME = re.compile(r"^[a-z_]+\.[a-z_]+$")
 
 class ExportError(ValueError):
     """A mart, table or query that cannot be exported, in plain words."""
-
-
-@cache
-def _labels() -> dict[str, str]:
-    labels = dict(SEX) | {c: label for codes in MIGRATORY_STATUS.values() for c, label in codes.items()}
-    labels |= {c: label for codes in CLASSIFICATIONS.values() for c, label in codes.items()}
-    return labels | COUNTRY_NAMES
 
 
 def relation_sql(what: str, conn: duckdb.DuckDBPyConnection) -> str:
@@ -68,9 +60,9 @@ def with_labels(frame: pd.DataFrame) -> pd.DataFrame:
                 and str(frame[column].dtype) != "string":  # fmt: skip
             continue
         values = frame[column].dropna()
-        if values.empty or not values.map(lambda v: isinstance(v, str) and v in _labels()).all():
+        if values.empty or not values.map(lambda v: isinstance(v, str) and v in CODE_LABELS).all():
             continue
-        out.insert(out.columns.get_loc(column) + 1, f"{column}_label", frame[column].map(_labels().get))
+        out.insert(out.columns.get_loc(column) + 1, f"{column}_label", frame[column].map(CODE_LABELS.get))
     return out
 
 

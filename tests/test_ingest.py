@@ -8,7 +8,8 @@ import openpyxl
 import pytest
 
 from ilms_dagster.registry import TABLES, TEMPLATE_VERSION, reference_years
-from ilms_dagster.workbook import METADATA_FIELDS, METADATA_FIRST_ROW, SheetLayout
+from ilms_dagster.annotations import NOTES_SHEET
+from ilms_dagster.workbook import METADATA_FIELDS, METADATA_FIRST_ROW, REFERENCE_SHEETS, SheetLayout
 from ilms_dagster.template import write_workbook
 
 ROUND, COUNTRY = "2024", "THA"
@@ -17,7 +18,7 @@ YEARS = reference_years(ROUND)  # 2021..2023
 
 def cell_of(table_id: str, year: int, classif1: str, sex: str, classif2: str | None) -> str:
     """The template cell of one value, found through the layout the parser uses."""
-    return SheetLayout(TABLES[table_id], tuple(YEARS)).cell_ref(year, classif1, sex, classif2)
+    return SheetLayout(TABLES[table_id], tuple(YEARS), COUNTRY).cell_ref(year, classif1, sex, classif2)
 
 
 def fill(path: Path, entries: dict[tuple, object], metadata: dict | None = None) -> Path:
@@ -171,7 +172,7 @@ def test_bad_workbook_fails_the_partition_naming_file_sheet_cell_and_changes_not
 def test_template_restricts_input_and_locks_headers(tmp_path):
     path = write_workbook(tmp_path / "t.xlsx", "PHL", 2020)
     wb = openpyxl.load_workbook(path)
-    assert wb.sheetnames == ["Metadata", *TABLES]
+    assert wb.sheetnames == ["Metadata", *REFERENCE_SHEETS[:2], *TABLES, NOTES_SHEET, REFERENCE_SHEETS[2]]
     assert wb["Metadata"]["C4"].value == TEMPLATE_VERSION and wb["Metadata"]["C4"].protection.locked
     ws = wb["emp_by_activity"]
     assert ws.protection.sheet

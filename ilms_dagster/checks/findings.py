@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from functools import cache
 from datetime import datetime
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import pandas as pd
 from openpyxl import Workbook
 from openpyxl.styles import Font, PatternFill
 
-from ilms_dagster.registry import CLASSIFICATIONS, MIGRATORY_STATUS, SEX, TABLES
+from ilms_dagster.registry import CODE_LABELS, TABLES
 
 FINDING_COLUMNS = ["table_id", "cell", "check_name", "rule", "severity", "expected", "found", "message"]
 SEVERITY_ORDER = {"error": 0, "warning": 1, "reviewed": 2}  # reviewed: an error accepted by a reviewer
@@ -30,17 +29,11 @@ _CODE = re.compile(r"\b[A-Z]{3}_[A-Z0-9]+(?:_[A-Z0-9-]+)*\b")
 REJECTED_FIX = "Correct this in the workbook and send the whole workbook again: nothing of it was loaded."
 
 
-@cache
-def _labels() -> dict[str, str]:
-    labels = dict(SEX) | {c: label for codes in MIGRATORY_STATUS.values() for c, label in codes.items()}
-    return labels | {c: label for codes in CLASSIFICATIONS.values() for c, label in codes.items()}
-
-
 def label_codes(text: object) -> object:
     """`text` with every registry code followed by its label: 'AGE_AGGREGATE_Y15-24' -> 'AGE_AGGREGATE_Y15-24 (15-24)'."""
     if not isinstance(text, str):
         return text
-    return _CODE.sub(lambda m: f"{m.group(0)} ({_labels()[m.group(0)]})" if m.group(0) in _labels() else m.group(0), text)
+    return _CODE.sub(lambda m: f"{m.group(0)} ({CODE_LABELS[m.group(0)]})" if m.group(0) in CODE_LABELS else m.group(0), text)
 
 
 @dataclass

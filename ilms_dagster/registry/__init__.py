@@ -84,6 +84,10 @@ def _code_list(spec: dict | str, countries: dict[str, str] = COUNTRY_NAMES) -> d
 CLASSIFICATIONS: dict[str, dict[str, str]] = {k: _code_list(v) for k, v in _CODES["classifications"].items()}
 # ... and the rows the template lists (partner lists: the usual partners; others are added by the focal point).
 TEMPLATE_ROWS: dict[str, dict[str, str]] = {k: _code_list(v, USUAL_PARTNERS) for k, v in _CODES["classifications"].items()}
+# The label of every code of the registry (sex, migratory status, categories, countries), for reports and exports.
+CODE_LABELS: dict[str, str] = (dict(SEX) | {c: label for codes in MIGRATORY_STATUS.values() for c, label in codes.items()}
+                               | {c: label for codes in CLASSIFICATIONS.values() for c, label in codes.items()}
+                               | COUNTRY_NAMES)  # fmt: skip
 PARTNER_PREFIXES: dict[str, str] = {k: p for k, v in _CODES["classifications"].items() if (p := _partner_prefix(v))}
 
 
