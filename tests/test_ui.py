@@ -163,7 +163,7 @@ def test_browser_walks_the_ui_paths_of_the_docs_and_shows_the_blocked_partition(
     sidebar: Overview, Runs, Catalog, Jobs, Automation, Lineage, Deployment)."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} not found: install Debian's chromium package (.ci/run does: apt-get install chromium)")
-    key, _ = blocked_backfill
+    key, status = blocked_backfill
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -177,7 +177,7 @@ def test_browser_walks_the_ui_paths_of_the_docs_and_shows_the_blocked_partition(
             nav("Runs").click()
             page.get_by_role("tab", name="Backfills").or_(page.get_by_role("link", name="Backfills", exact=True)).first.click()
             expect(page).to_have_url(re.compile(r"/runs\?.*view=backfills"), **wait)
-            expect(page.get_by_text(f"blocked {BLOCKED[1]} {BLOCKED[0]}")).to_be_visible(**wait)
+            expect(page.get_by_text(status["id"], exact=True).first).to_be_visible(**wait)  # the list names backfills by id
             expect(page.get_by_text(re.compile("fail", re.I)).first).to_be_visible(**wait)
             page.screenshot(path=ARTIFACTS / "ui_runs_backfills.png", full_page=True)
 
@@ -185,14 +185,14 @@ def test_browser_walks_the_ui_paths_of_the_docs_and_shows_the_blocked_partition(
             nav("Jobs").click()
             page.get_by_role("link", name="ingest_submissions").first.click()
             page.get_by_role("tab", name="Partitions").or_(page.get_by_role("link", name="Partitions", exact=True)).first.click()
-            expect(page.get_by_role("button", name=re.compile(r"^Materialize")).first).to_be_visible(**wait)
+            expect(page.get_by_role("button", name=re.compile(r"Materialize")).first).to_be_visible(**wait)
             page.screenshot(path=ARTIFACTS / "ui_job_partitions.png", full_page=True)
 
             # Catalog -> submission_file -> Materialize... (the catalog route)
             nav("Catalog").click()
             page.get_by_role("link", name="submission_file").first.click()
             expect(page).to_have_url(re.compile(rf"{re.escape(ui.url)}/assets/submission_file"), **wait)
-            expect(page.get_by_role("button", name=re.compile(r"^Materialize")).first).to_be_visible(**wait)
+            expect(page.get_by_role("button", name=re.compile(r"Materialize")).first).to_be_visible(**wait)
 
             # the blocked table's page -> Checks: its blocking check failed on the blocked partition
             page.goto(f"{ui.url}/assets/ilmq/{BLOCKED[2]}")
