@@ -40,6 +40,19 @@ def plain(value: object) -> object:
 
 
 def _read_calamine(path: Path, sheets: Iterable[str]) -> tuple[list[str], dict[str, Grid]]:
+    """calamine's grids; a workbook calamine panics on (a Rust panic is a BaseException, e.g. a duration cell out
+    of its range) is read by openpyxl instead: it is a workbook, and its cells get the parser's usual findings."""
+    try:
+        return _read_calamine_grids(path, sheets)
+    except (KeyboardInterrupt, SystemExit, GeneratorExit):
+        raise
+    except BaseException as exc:
+        if type(exc).__name__ != "PanicException":
+            raise
+        return _read_openpyxl(path, sheets)
+
+
+def _read_calamine_grids(path: Path, sheets: Iterable[str]) -> tuple[list[str], dict[str, Grid]]:
     import python_calamine
 
     try:

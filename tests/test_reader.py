@@ -86,6 +86,20 @@ def test_a_date_typed_as_a_date_and_whole_numbers_read_alike(tmp_path):
         assert parsed.tables["emp_by_age"]["obs_value"].tolist() == [12.0]
 
 
+def test_a_date_cell_out_of_calamines_range_is_read_by_openpyxl_and_reported(tmp_path):
+    from datetime import datetime
+
+    ref = _cell("emp_by_age", "AGE_AGGREGATE_TOTAL")
+    path = _edited(tmp_path, {("emp_by_age", ref): datetime(2000, 1, 1)})
+    wb = openpyxl.load_workbook(path)
+    wb["emp_by_age"][ref] = -(10**18)  # keeps the cell's date format: calamine's Rust code panics on it
+    wb.save(path)
+    for reader in ("calamine", "openpyxl"):
+        with pytest.raises(SubmissionError) as caught:
+            parse_workbook(path, "THA", ROUND, reader=reader)
+        assert [(sheet, cell) for sheet, cell, _ in caught.value.problems] == [("emp_by_age", ref)]
+
+
 def test_unknown_reader_is_a_clear_error(tmp_path):
     path = write_workbook(tmp_path / "THA.xlsx", "THA", ROUND)
     with pytest.raises(ValueError, match="unknown workbook reader 'xlrd'; choose one of calamine, openpyxl"):
