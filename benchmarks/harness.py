@@ -4,7 +4,8 @@ the same thing.
 
     python benchmarks/harness.py bare <data dir> <round>:<ISO3>[,<ISO3>...] ...   # bare path, then the models
     python benchmarks/harness.py bare-ingest <data dir> <round>:<ISO3>[,...] ...  # the same without the models
-    python benchmarks/harness.py ilms-run <data dir> <round> [<ISO3> ...]          # `ilms run` itself
+    python benchmarks/harness.py ilms-run <data dir> <round> [<ISO3> ...]          # `ilms run --no-publish`
+    python benchmarks/harness.py ilms-run-publish <data dir> <round> [<ISO3> ...]  # `ilms run`, publication included
 
 The child prints one JSON line last: wall and CPU seconds (user + system, all threads), peak RSS (MB) and
 bytes written to storage (/proc/self/io write_bytes) and through write() (wchar).
@@ -32,14 +33,16 @@ def _io() -> dict[str, int]:
 def bare(data_dir: Path, partitions: list[tuple[str, str]], models: bool = True) -> dict[str, float]:
     """What one `ilms run` (or a backfill) does for these partitions, as plain calls of the project's
     functions: find, archive, parse + expectation suites + stage; one load transaction with the SQL rules
-    and the verdict per partition; feedback workbook; then every model."""
+    and the verdict per partition; feedback workbook; the analysts' read copy; then every model and the read
+    copy again."""
     import duckdb
 
     from ilms_dagster.checks import record, run_expectations, validate_submission, write_feedback
     from ilms_dagster.intake import archive, find_submission, stage
     from ilms_dagster.models import build_all, discover
     from ilms_dagster.resources.storage import default_storage
-    from ilms_dagster.resources.warehouse import ensure_schema, replace_partition, transaction, warehouse_path
+    from ilms_dagster.resources.warehouse import (ensure_schema, publish_read_copy, replace_partition, transaction,
+                                                  warehouse_path)  # fmt: skip
 
     storage, started = default_storage(), time.perf_counter()
     staged = [stage(storage, r, c, archive(storage, find_submission(storage, r, c)), expectations=run_expectations)
@@ -53,16 +56,20 @@ def bare(data_dir: Path, partitions: list[tuple[str, str]], models: bool = True)
                 validation = validate_submission(conn, sub)
                 record(conn, validation)
             write_feedback(storage.feedback, validation)
+        publish_read_copy(conn)
         ingested = time.perf_counter()
         if models:
             build_all(conn, discover())
+            publish_read_copy(conn)
     return {"ingest_s": ingested - started, "models_s": time.perf_counter() - ingested}
 
 
-def ilms_run(round_: str, countries: list[str]) -> None:
+def ilms_run(round_: str, countries: list[str], publish: bool = False) -> None:
+    """`ilms run` itself; without the publication unless `publish` (the bare path does not publish)."""
     from ilms_dagster.cli import app
 
-    args = ["run", "--round", round_] + [a for c in countries for a in ("--country", c)]
+    args = ["run", "--round", round_, "--publish" if publish else "--no-publish"]
+    args += [a for c in countries for a in ("--country", c)]
     try:
         app(args, standalone_mode=False)
     except SystemExit as exc:  # typer.Exit in standalone_mode=False
@@ -79,8 +86,8 @@ def child(argv: list[str]) -> None:
     if mode in ("bare", "bare-ingest"):
         partitions = [(spec.split(":")[0], c) for spec in argv[2:] for c in spec.split(":")[1].split(",")]
         timings = bare(data_dir, partitions, models=mode == "bare")
-    elif mode == "ilms-run":
-        ilms_run(argv[2], argv[3:])
+    elif mode in ("ilms-run", "ilms-run-publish"):
+        ilms_run(argv[2], argv[3:], publish=mode == "ilms-run-publish")
     else:
         raise SystemExit(f"unknown mode {mode!r}")
     usage, after = resource.getrusage(resource.RUSAGE_SELF), _io()

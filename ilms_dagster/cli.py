@@ -86,12 +86,14 @@ def run(
     country: Annotated[list[str] | None, typer.Option(help="Countries (default: the reporting countries and any "
                                                       "other country with a workbook for the round in the inbox)",
                                                       callback=lambda v: [country_code(c) for c in v] if v else v)] = None,
+    publish: Annotated[bool, typer.Option(help="Publish the round after the models (as `ilms publish` does)")] = True,
 ) -> None:
-    """Run the main job: ingest one round for every country into the warehouse, then print a summary."""
+    """Run the main job: ingest one round for every country into the warehouse, print a summary, then publish
+    the round."""
     import dagster as dg
 
     from ilms_dagster.definitions import build_defs
-    from ilms_dagster.instance import ensure_dagster_home
+    from ilms_dagster.instance import open_instance
     from ilms_dagster.guards import quoted
     from ilms_dagster.intake import SAMPLES_WARNING, inbox_is_empty, scan_inbox
     from ilms_dagster.partitions import round_partitions
@@ -99,10 +101,10 @@ def run(
     from ilms_dagster.resources import default_storage, default_warehouse
     from ilms_dagster.round_run import QUIET_LOGS, FileWatcher, failure_message, run_round
 
-    ensure_dagster_home()
+    instance = open_instance()
     storage = default_storage()
-    with dg.DagsterInstance.get() as instance:  # runs killed earlier must not hold the warehouse slot
-        sweep_dead_runs(instance, report=lambda line: console.print(line, style="yellow", markup=False, highlight=False))
+    # runs killed earlier must not hold the warehouse slot
+    sweep_dead_runs(instance, report=lambda line: console.print(line, style="yellow", markup=False, highlight=False))
     inbox, skipped = scan_inbox(storage.inbox, round_partitions.get_partition_keys())
     for reason in skipped:
         console.print(f"skipped {reason}", style="yellow", markup=False, highlight=False)
@@ -113,7 +115,7 @@ def run(
                                    else REPORTING_COUNTRIES + [c for r, c in inbox if r == round_]))  # fmt: skip
     defs = build_defs({"storage": storage, "warehouse": default_warehouse()})  # today's settings
     failed = []
-    with dg.DagsterInstance.get() as instance, _progress() as progress:
+    with instance, _progress() as progress:
         task = progress.add_task(f"Round {round_}: parse and validate", total=2 * len(countries))
         done = [0]
 
@@ -153,7 +155,7 @@ def run(
         console.print(f"[red]{code} {round_}:[/] ", end="")
         console.print(message, markup=False, highlight=False)
     _print_summary(round_)
-    if result.success:
+    if result.success and publish:
         _publish_after_run(round_)
     if failed:
         raise typer.Exit(1)

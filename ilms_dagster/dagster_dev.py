@@ -117,6 +117,16 @@ class DagsterDev:
             time.sleep(1)
         raise TimeoutError(f"dagster dev not ready after {timeout}s (last: {last}):\n{self.log_tail()}")
 
+    def stop_sensor(self, name: str) -> None:
+        """Turn sensor `name` off, as its toggle in the UI does (the stopSensor mutation with the sensor's id)."""
+        nodes = self.graphql(SENSORS_QUERY)["repositoriesOrError"]["nodes"]
+        ids = [sensor["id"] for repo in nodes for sensor in repo["sensors"] if sensor["name"] == name]
+        if not ids:
+            raise RuntimeError(f"no sensor named {name!r} in the workspace")
+        result = self.graphql(STOP_SENSOR, {"id": ids[0]})["stopSensor"]
+        if result["__typename"] != "StopSensorMutationResult" or result["instigationState"]["status"] != "STOPPED":
+            raise RuntimeError(f"stopSensor {name}: {result}")
+
     def launch_backfill(self, partition_keys: Sequence[str], asset_keys: Sequence[dg.AssetKey], title: str) -> str:
         params = {
             "partitionNames": list(partition_keys),
@@ -235,6 +245,20 @@ def _stop_group(process: subprocess.Popen, grace: float = 30) -> None:
         pass
     process.wait()
 
+
+SENSORS_QUERY = """
+{ repositoriesOrError { ... on RepositoryConnection { nodes { sensors { id name } } } } }
+"""
+
+STOP_SENSOR = """
+mutation StopSensor($id: String!) {
+  stopSensor(id: $id) {
+    __typename
+    ... on StopSensorMutationResult { instigationState { status } }
+    ... on PythonError { message }
+  }
+}
+"""
 
 READY_QUERY = """
 {

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 
 import dagster as dg
 import yaml
+from dagster._core.storage.event_log.schema import SqlEventLogStorageTable
 from dagster._core.storage.event_log.sqlite.consolidated_sqlite_event_log import ConsolidatedSqliteEventLogStorage
 from dagster._serdes import ConfigurableClassData
 from sqlalchemy import create_engine, event
@@ -41,6 +42,23 @@ class PooledSqliteEventLogStorage(ConsolidatedSqliteEventLogStorage):
     def _connect(self):
         with self._pooled_engine().connect() as conn, conn.begin():
             yield conn
+
+    def store_event_batch(self, events) -> None:
+        """A batch of one asset's materializations over a partition range (Dagster sends one when
+        DAGSTER_EVENT_BATCH_SIZE is set: environment.py) in one multi-row INSERT and one update of the asset's
+        entry, as dagster-postgres does, instead of two transactions an event. Anything else: one at a time."""
+        from dagster._core.events import DagsterEventType
+
+        types = {event.get_dagster_event().event_type for event in events}
+        if types != {DagsterEventType.ASSET_MATERIALIZATION}:
+            return super().store_event_batch(events)
+        with self._connect() as conn:
+            result = conn.execute(self.prepare_insert_event_batch(events).returning(SqlEventLogStorageTable.c.id))
+            ids = [int(row[0]) for row in result.fetchall()]
+            self._store_asset_event_tags(conn, events, ids)
+            last = {event.get_dagster_event().asset_key: (event, id_) for event, id_ in zip(events, ids, strict=True)}
+            for event, id_ in last.values():
+                self._store_asset_event(conn, event, id_)
 
     def has_table(self, table_name: str) -> bool:
         """Asked before every pool claim; a table once there stays there, so only a miss asks the database."""

@@ -46,3 +46,32 @@ def test_a_run_over_a_range_records_at_most_80_events_a_partition(project):
     assert per_partition <= 80, per_partition
     checks = [e for e in events if e.dagster_event and e.dagster_event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION]
     assert len(checks) == len(countries) * 25  # one per table and one per submission, for every partition
+
+
+def test_on_the_shipped_instance_a_range_run_writes_each_assets_partitions_in_one_batch(project, monkeypatch):
+    """The shipped dagster.yaml's IlmsInstance stores an asset's materializations over the run's range as one
+    batch (environment.py sets DAGSTER_EVENT_BATCH_SIZE): every partition is recorded, the asset's latest
+    materialization is the last one stored, and the UI's partition status sees them all."""
+    import os
+
+    from ilms_dagster.assets.ilmq import table_key
+    from ilms_dagster.event_storage import IlmsInstance, PooledSqliteEventLogStorage
+    from ilms_dagster.instance import open_instance
+    from ilms_dagster.partitions import submission_key
+
+    assert int(os.environ["DAGSTER_EVENT_BATCH_SIZE"]) > 0
+    monkeypatch.setenv("DAGSTER_HOME", str(project.root / "dagster_home"))
+    round_, countries = "2024", ["BRN", "KHM", "IDN"]
+    ensure_samples(project.inbox, rounds=[round_], countries=countries)
+    job = build_defs(project.resources).resolve_job_def("ingest_submissions")
+    with open_instance() as instance:
+        assert isinstance(instance, IlmsInstance) and isinstance(instance.event_log_storage, PooledSqliteEventLogStorage)
+        assert {o.status for o in run_round(job, instance, round_, countries)} == {"ok"}
+        keys = [str(submission_key(round_, c)) for c in countries]
+        for key in (table_key("emp_by_age"), table_key("outflow_by_destination")):
+            assert sorted(instance.get_materialized_partitions(key)) == sorted(keys)
+            records = instance.fetch_materializations(key, limit=10).records
+            assert sorted(r.partition_key for r in records) == sorted(keys)
+            newest = max(records, key=lambda r: r.storage_id)  # the last one the event log stored
+            assert instance.get_latest_materialization_event(key).dagster_event.partition == newest.partition_key
+            assert instance.get_asset_records([key])[0].asset_entry.last_materialization_record is not None
