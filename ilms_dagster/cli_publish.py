@@ -16,7 +16,8 @@ console = Console()
 def publish_round(round_: str, out: Path | None = None, pdf: bool = True, show: Console = console):
     """Export and publish `round_` from the warehouse's read copy into `out` (default <data>/publication/<round>)."""
     from ilms_dagster.ilostat_export import export_round
-    from ilms_dagster.publication import chart_specs, load, publish
+    from ilms_dagster.publication import load, publish
+    from ilms_dagster.publication.charts import chart_specs
     from ilms_dagster.resources import default_storage
     from ilms_dagster.resources.warehouse import connect_read_only, warehouse_path
 

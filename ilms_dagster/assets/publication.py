@@ -13,7 +13,6 @@ from dagster_duckdb import DuckDBResource
 
 from ilms_dagster.partitions import round_partitions
 from ilms_dagster.publication import build_charts, load, release_path
-from ilms_dagster.publication.charts import rendered
 from ilms_dagster.publication.pages import write_pages
 from ilms_dagster.publication.report import print_pdf, write_report_html
 from ilms_dagster.publication.workbook import write_release
@@ -67,6 +66,8 @@ def publication_pages(context: dg.AssetExecutionContext, storage: IlmsStorage, w
     round_, out = context.partition_key, _out(storage, context.partition_key)
     with warehouse.get_connection() as conn:
         data = load(conn, round_)
+    from ilms_dagster.publication.charts import rendered  # Altair loads when the asset runs
+
     pages = write_pages(data, out, rendered(data, out / "charts"), release_path(out, int(round_)), storage.exports / round_)
     return dg.MaterializeResult(metadata={"overview": dg.MetadataValue.path(str(pages[0])), "pages": len(pages)})
 
@@ -78,6 +79,8 @@ def publication_report(context: dg.AssetExecutionContext, storage: IlmsStorage, 
     round_, out = context.partition_key, _out(storage, context.partition_key)
     with warehouse.get_connection() as conn:
         data = load(conn, round_)
+    from ilms_dagster.publication.charts import rendered
+
     html = write_report_html(data, out, rendered(data, out / "charts"))
     pdf = print_pdf(html, out / "report.pdf")
     return dg.MaterializeResult(metadata={"html": dg.MetadataValue.path(str(html)), "pdf": dg.MetadataValue.path(str(pdf))})

@@ -13,15 +13,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import duckdb
 
-from ilms_dagster.publication.charts import RenderedChart, chart_specs, render
 from ilms_dagster.publication.data import PublicationError, RoundData, load
 from ilms_dagster.publication.pages import write_pages
-from ilms_dagster.publication.report import print_pdf, write_report_html
+from ilms_dagster.publication.report import start_printing, write_report_html
 from ilms_dagster.publication.workbook import Release, write_release
 
-__all__ = ["PublicationError", "Published", "RoundData", "build_charts", "chart_specs", "load", "publish", "release_path"]
+if TYPE_CHECKING:  # Altair (~1 s to import) loads when charts are built, not with the definitions
+    from ilms_dagster.publication.charts import RenderedChart
+
+__all__ = ["PublicationError", "Published", "RoundData", "build_charts", "load", "publish", "release_path"]
 
 
 @dataclass
@@ -44,6 +48,8 @@ def release_path(out: Path, round_: int) -> Path:
 
 
 def build_charts(data: RoundData, out: Path, step: Callable[[str], None] = lambda _: None) -> list[RenderedChart]:
+    from ilms_dagster.publication.charts import chart_specs, render
+
     rendered = []
     for spec in chart_specs(data):
         step(f"chart {spec.name}")
@@ -57,13 +63,14 @@ def publish(conn: duckdb.DuckDBPyConnection, round_: int | str, out: Path, expor
     data = load(conn, round_)
     done = Published(data.round, out)
     done.charts = build_charts(data, out, step)
+    step("report")
+    done.report_html = write_report_html(data, out, done.charts)
+    printing = start_printing(done.report_html, out / "report.pdf") if pdf else None  # Chromium's own process
     step("release workbook")
     done.release = write_release(conn, data.round, release_path(out, data.round))
     step("pages")
     done.pages = write_pages(data, out, done.charts, done.release.path, exports)
-    step("report")
-    done.report_html = write_report_html(data, out, done.charts)
-    if pdf:
+    if printing is not None:
         step("report PDF")
-        done.report_pdf = print_pdf(done.report_html, out / "report.pdf")
+        done.report_pdf = printing.result()
     return done

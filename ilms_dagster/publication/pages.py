@@ -9,12 +9,15 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from ilms_dagster.publication.charts import RenderedChart
 from ilms_dagster.publication.data import RoundData
+
+if TYPE_CHECKING:
+    from ilms_dagster.publication.charts import RenderedChart
 
 ENV = Environment(loader=PackageLoader("ilms_dagster.publication", "templates"), autoescape=select_autoescape(),
                   undefined=StrictUndefined, keep_trailing_newline=True)  # fmt: skip

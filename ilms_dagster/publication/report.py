@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ilms_dagster.publication.charts import RenderedChart
 from ilms_dagster.publication.data import PublicationError, RoundData
 from ilms_dagster.publication.pages import (
     ENV,
@@ -21,6 +21,9 @@ from ilms_dagster.publication.pages import (
     timeliness_table,
     write_style,
 )
+
+if TYPE_CHECKING:
+    from ilms_dagster.publication.charts import RenderedChart
 
 CHROMIUM_ENV = "ILMS_CHROMIUM"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
@@ -57,25 +60,21 @@ def chromium() -> str:
 
 
 def print_pdf(html: Path, pdf: Path) -> Path:
-    """Print `html` to `pdf` with headless Chromium (A4, backgrounds); replaced whole. Runs in a thread of its own:
-    Playwright's sync API refuses a thread with a running event loop (a caller's own Playwright, say)."""
-    failed: list[BaseException] = []
-
-    def work() -> None:
-        try:
-            _print(html, pdf)
-        except BaseException as exc:  # re-raised in the caller's thread
-            failed.append(exc)
-
-    thread = threading.Thread(target=work, name="ilms-print-pdf")
-    thread.start()
-    thread.join()
-    if failed:
-        raise failed[0]
-    return pdf
+    """Print `html` to `pdf` with headless Chromium (A4, backgrounds); replaced whole."""
+    return start_printing(html, pdf).result()
 
 
-def _print(html: Path, pdf: Path) -> None:
+def start_printing(html: Path, pdf: Path) -> Future[Path]:
+    """Start printing `html` to `pdf` in a thread of its own (Playwright's sync API refuses a thread with a running
+    event loop, a caller's own Playwright say) and return at once: Chromium prints in its own process while the
+    caller goes on; `.result()` waits for the PDF's path and re-raises what went wrong."""
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ilms-print-pdf")
+    future = executor.submit(_print, html, pdf)
+    executor.shutdown(wait=False)
+    return future
+
+
+def _print(html: Path, pdf: Path) -> Path:
     from playwright.sync_api import sync_playwright
 
     browser_path = chromium()
@@ -89,3 +88,4 @@ def _print(html: Path, pdf: Path) -> None:
         finally:
             browser.close()
     tmp.replace(pdf)
+    return pdf
