@@ -4,6 +4,7 @@ the same thing.
 
     python benchmarks/harness.py bare <data dir> <round>:<ISO3>[,<ISO3>...] ...   # bare path, then the models
     python benchmarks/harness.py bare-ingest <data dir> <round>:<ISO3>[,...] ...  # the same without the models
+    python benchmarks/harness.py bare-build <data dir> <round>:<ISO3>[,...] ...   # bare-ingest, staging in 2 processes
     python benchmarks/harness.py ilms-run <data dir> <round> [<ISO3> ...]          # `ilms run --no-publish`
     python benchmarks/harness.py ilms-run-publish <data dir> <round> [<ISO3> ...]  # `ilms run`, publication included
 
@@ -30,23 +31,38 @@ def _io() -> dict[str, int]:
     return {"write_bytes": int(fields["write_bytes"]), "wchar": int(fields["wchar"])}
 
 
-def bare(data_dir: Path, partitions: list[tuple[str, str]], models: bool = True) -> dict[str, float]:
+def _stage(partition: tuple[str, str]):
+    from ilms_dagster.checks import run_expectations
+    from ilms_dagster.intake import archive, find_submission, stage
+    from ilms_dagster.resources.storage import default_storage
+
+    storage, (round_, country) = default_storage(), partition
+    return stage(storage, round_, country, archive(storage, find_submission(storage, round_, country)),
+                 expectations=run_expectations)  # fmt: skip
+
+
+def bare(data_dir: Path, partitions: list[tuple[str, str]], models: bool = True, workers: int = 1) -> dict[str, float]:
     """What one `ilms run` (or a backfill) does for these partitions, as plain calls of the project's
     functions: find, archive, parse + expectation suites + stage; one load transaction with the SQL rules
     and the verdict per partition; feedback workbook; the analysts' read copy; then every model and the read
-    copy again."""
+    copy again. `workers` > 1 stages in that many processes (to build a large warehouse sooner; the loads stay
+    one at a time)."""
     import duckdb
 
-    from ilms_dagster.checks import record, run_expectations, validate_submission, write_feedback
-    from ilms_dagster.intake import archive, find_submission, stage
+    from ilms_dagster.checks import record, validate_submission, write_feedback
     from ilms_dagster.models import build_all, discover
     from ilms_dagster.resources.storage import default_storage
     from ilms_dagster.resources.warehouse import (ensure_schema, publish_read_copy, replace_partition, transaction,
                                                   warehouse_path)  # fmt: skip
 
     storage, started = default_storage(), time.perf_counter()
-    staged = [stage(storage, r, c, archive(storage, find_submission(storage, r, c)), expectations=run_expectations)
-              for r, c in partitions]  # fmt: skip
+    if workers > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(workers) as pool:
+            staged = list(pool.map(_stage, partitions, chunksize=8))
+    else:
+        staged = [_stage(partition) for partition in partitions]
     with duckdb.connect(str(warehouse_path())) as conn:
         ensure_schema(conn)
         for sub in staged:
@@ -83,9 +99,9 @@ def child(argv: list[str]) -> None:
                       ILMS_WAREHOUSE=str(data_dir / "warehouse.duckdb"),
                       DAGSTER_HOME=str(data_dir / "dagster_home"))  # fmt: skip
     started, io, timings = time.perf_counter(), _io(), {}
-    if mode in ("bare", "bare-ingest"):
+    if mode in ("bare", "bare-ingest", "bare-build"):
         partitions = [(spec.split(":")[0], c) for spec in argv[2:] for c in spec.split(":")[1].split(",")]
-        timings = bare(data_dir, partitions, models=mode == "bare")
+        timings = bare(data_dir, partitions, models=mode == "bare", workers=2 if mode == "bare-build" else 1)
     elif mode in ("ilms-run", "ilms-run-publish"):
         ilms_run(argv[2], argv[3:], publish=mode == "ilms-run-publish")
     else:
