@@ -219,19 +219,37 @@ def _print_summary(round_: str | None) -> None:
         indicators = _indicators_summary(conn, round_)
     countries = sorted({r[1] for r in rows})
     counts = {(t, c): n for t, c, n in rows}
-    table = Table(title=f"Warehouse {warehouse_path()}: values per ILMQ table and country")
-    table.add_column("table")
-    for c in countries:
-        table.add_column(c, justify="right")
-    for t in TABLES:
-        table.add_row(t, *[str(counts.get((t, c), "")) for c in countries])
-    console.print(table)
+    console.print(_values_table(counts, countries))
     console.print(
         f"{submissions[0]} submissions from {submissions[1]} countries (latest round {submissions[2]}); "
         f"{sum(counts.values())} values in {len({t for t, _ in counts})} of {len(TABLES)} tables."
     )
     if indicators:
         console.print(indicators)
+
+
+def _values_table(counts: dict[tuple[str, str], int], countries: list[str]) -> Table:
+    """Values per ILMQ table (rows) and country (columns); for more than a dozen countries (no terminal is wide
+    enough: 200 countries made 200 empty columns) one row per country instead, its values summed per family."""
+    from ilms_dagster.resources.warehouse import warehouse_path
+
+    if len(countries) <= 12:
+        table = Table(title=f"Warehouse {warehouse_path()}: values per ILMQ table and country")
+        table.add_column("table")
+        for c in countries:
+            table.add_column(c, justify="right")
+        for t in TABLES:
+            table.add_row(t, *[str(counts.get((t, c), "")) for c in countries])
+        return table
+    families = list(dict.fromkeys(t.family for t in TABLES.values()))
+    table = Table(title=f"Warehouse {warehouse_path()}: values per country and table family")
+    for name in ["country", "tables", *families]:
+        table.add_column(name, justify="left" if name == "country" else "right")
+    for c in countries:
+        per_family = {f: sum(n for (t, cc), n in counts.items() if cc == c and TABLES[t].family == f) for f in families}
+        reported = sum(1 for (_, cc) in counts if cc == c)
+        table.add_row(c, f"{reported} of {len(TABLES)}", *[str(per_family[f] or "") for f in families])
+    return table
 
 
 def _indicators_summary(conn, round_: str | None = None) -> str:
