@@ -99,3 +99,27 @@ def test_a_country_that_is_no_iso3_code_is_a_clear_error(project, code):
 def unboxed(output: str) -> str:
     """The words of a CLI error, without the frame typer draws around it."""
     return " ".join(re.sub(r"[│╭╮╰╯─]", " ", output).split())
+
+
+def test_the_summary_table_of_many_countries_has_a_row_per_country_with_its_values_per_family():
+    from rich.console import Console
+
+    from ilms_dagster.cli import _values_table
+    from ilms_dagster.registry import TABLES
+
+    def rendered(countries: list[str]) -> str:
+        counts = {("emp_by_age", c): 10 for c in countries} | {("outflow_by_destination", countries[0]): 5}
+        console = Console(width=200, record=True)
+        console.print(_values_table(counts, countries))
+        return console.export_text()
+
+    few = rendered(["BRN", "KHM"])
+    assert "values per ILMQ table and country" in few and "emp_by_age" in few
+    many = rendered([f"X{a}{b}" for a in "AB" for b in "ABCDEFGHI"])  # 18 countries
+    assert "values per country and table family" in " ".join(many.split()) and "emp_by_age" not in many
+    assert TABLES["emp_by_age"].family == "stock" and TABLES["outflow_by_destination"].family == "outflow"
+    rows = {line.split("│")[1].strip(): [cell.strip() for cell in line.split("│")[2:-1]]
+            for line in many.splitlines() if line.startswith("│")}  # fmt: skip
+    assert len(rows) == 18
+    assert rows["XAA"][:4] == [f"2 of {len(TABLES)}", "10", "", "5"]  # tables, stock, inflow, outflow
+    assert rows["XBI"][:2] == [f"1 of {len(TABLES)}", "10"]
