@@ -91,8 +91,14 @@ def _blank_outside(grid: list[list[object]], height: int, width: int, gaps: tupl
     return all(_blank(grid[r][first:end]) for r, first, end in gaps if r < len(grid))
 
 
+BLANKS = frozenset({None, ""})  # an empty cell, as either reader gives it
+
+
 def _blank(cells: list[object]) -> bool:
-    return cells.count(None) + cells.count("") == len(cells)
+    try:
+        return BLANKS.issuperset(cells)
+    except TypeError:  # an unhashable value is not blank
+        return all(value is None or value == "" for value in cells)
 
 
 def _short(value: object) -> str:

@@ -99,20 +99,23 @@ def read_table_sheet(grid: Grid, layout: SheetCells, problems: list[Problem], co
 def _read_values(raws: list, keys: list[Key], sheet: str, problems: list[Problem], columns: dict[str, list]) -> None:
     """Append every filled input cell (`raws`, keyed by `keys`) to `columns`; a blank cell gives no row, a cell
     that is neither a number nor a marker a problem naming it."""
-    kept = [i for i, raw in enumerate(raws) if raw is not None and raw != ""]
+    kept = [i for i, raw in enumerate(raws) if type(raw) is float or (raw is not None and raw != "")]
     values = [raws[i] for i in kept]
-    if set(map(type, values)) <= {float} and all(map(isfinite, values)):  # the common case: numbers only
-        notes = [None] * len(kept)
-    else:
-        kept_before, kept, values, notes = kept, [], [], []
-        for i in kept_before:
-            value, note = _cell_value(raws[i])
+    notes = [None] * len(kept)
+    if not (set(map(type, values)) <= {float} and all(map(isfinite, values))):  # a marker, text, a date...
+        odd = [j for j, raw in enumerate(values) if type(raw) is not float or not isfinite(raw)]
+        dropped = set()
+        for j in odd:
+            raw = values[j]
+            value, note = _cell_value(raw)
             if value is _INVALID:
-                problems.append((sheet, keys[i][6], f"expected a number or '..', 'x', '-', found {_kind(raws[i])} {raws[i]!r}"))
-            elif value is not _BLANK:
-                kept.append(i)
-                values.append(value)
-                notes.append(note)
+                problems.append((sheet, keys[kept[j]][6], f"expected a number or '..', 'x', '-', found {_kind(raw)} {raw!r}"))
+            if value is _INVALID or value is _BLANK:
+                dropped.add(j)
+            else:
+                values[j], notes[j] = value, note
+        if dropped:
+            kept, values, notes = ([x for j, x in enumerate(seq) if j not in dropped] for seq in (kept, values, notes))
     if not kept:
         return
     kept_keys = [keys[i] for i in kept]

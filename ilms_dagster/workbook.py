@@ -225,18 +225,22 @@ def _parse(path: Path, country: str, round_, sha256: str, tables: list[TableSpec
 
 def _tidy(columns: dict[str, list], meta: dict, country: str, round_, sha256: str,
           tables: list[TableSpec]) -> pd.DataFrame:
-    """One frame of every value, built column-wise in Arrow (a frame per table costs more than parsing)."""
+    """One frame of every value, built column-wise in Arrow (a frame per table costs more than parsing); the
+    columns the same for a whole workbook or table are repeated in Arrow, not built from Python lists."""
     n = len(columns["cell"])
     family = {t.id: t.family for t in tables}  # the tables parsed (a new registry entry too), not only TABLES
     sources = {fam: meta.get("source_stocks" if fam == "stock" else "source_flows") for fam in FAMILIES}
-    data = columns | {
-        "ref_area": [country] * n, "round": [int(round_)] * n, "obs_status": [None] * n,
-        "source": [None if (v := sources[family[t]]) is None else str(v) for t in columns["table_id"]],
-        "submission_sha256": [sha256] * n,
+    table_id = pa.array(columns["table_id"], type=pa.string()).dictionary_encode()
+    source = pa.array([None if (v := sources[family[t]]) is None else str(v) for t in table_id.dictionary.to_pylist()],
+                      type=pa.string()).take(table_id.indices)  # fmt: skip
+    data = {
+        "table_id": table_id.dictionary.take(table_id.indices), "ref_area": pa.repeat(pa.scalar(country, pa.string()), n),
+        "round": pa.repeat(pa.scalar(int(round_), pa.int64()), n), "source": source, "obs_status": pa.nulls(n, pa.string()),
+        "submission_sha256": pa.repeat(pa.scalar(sha256, pa.string()), n),
     }  # fmt: skip
     types = {c: pa.int64() if c in ("round", "time") else pa.float64() if c == "obs_value" else pa.string()
              for c in ["table_id", *TIDY_COLUMNS]}  # fmt: skip
-    table = pa.table({c: pa.array(data[c], type=t) for c, t in types.items()})
+    table = pa.table({c: data[c] if c in data else pa.array(columns[c], type=t) for c, t in types.items()})
     return table.to_pandas(types_mapper={pa.string(): pd.StringDtype()}.get)
 
 
