@@ -86,7 +86,8 @@ def _blank_outside(grid: list[list[object]], height: int, width: int, gaps: tupl
     """No value (anything but None or '') in the grid outside the template's cells."""
     if any(not _blank(line) for line in grid[height:]):
         return False
-    if any(len(line) > width and not _blank(line[width:]) for line in grid[:height]):
+    inside = grid[:height]
+    if inside and max(map(len, inside)) > width and not all(_blank(line[width:]) for line in inside):
         return False
     return all(_blank(grid[r][first:end]) for r, first, end in gaps if r < len(grid))
 
