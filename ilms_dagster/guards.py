@@ -9,7 +9,7 @@ A workbook is a zip of XML parts. Everything here reads only what it must, in bo
 - `inspect_workbook`: the zip central directory (member count, total uncompressed size, per-member
   compression ratio) before anything is decompressed, then one streaming pass over the sheet and shared
   string XML: entity declarations refused, real decompressed sizes held to the declared ones, the cells'
-  bounding box counted, formulas, merged ranges and hidden sheets noted by cell for the parser to report.
+  extent held to ILMS_MAX_CELLS, formulas, merged ranges and hidden sheets noted by cell for the parser to report.
 
 Every limit is an environment variable with a safe default (README, Settings) and is named in its error.
 """

@@ -55,7 +55,9 @@ class SheetCells:
         the template's do: the cells can then be gathered as slices."""
         rows = list(dict.fromkeys(r for r, _, _ in self.inputs))
         cols = list(dict.fromkeys(c for _, c, _ in self.inputs))
-        if [(r, c) for r, c, _ in self.inputs] != [(r, c) for r in rows for c in cols] or cols != list(range(cols[0], cols[0] + len(cols))):
+        if not cols or cols != list(range(cols[0], cols[0] + len(cols))):
+            return None
+        if [(r, c) for r, c, _ in self.inputs] != [(r, c) for r in rows for c in cols]:
             return None
         return tuple(r - 1 for r in rows), cols[0] - 1, cols[-1]
 
