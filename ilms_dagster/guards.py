@@ -136,8 +136,9 @@ class WorkbookFacts:
     uncompressed_bytes: int
 
 
-_ROW = re.compile(rb'<row\b[^>]*?\br="([0-9]{1,7})"')
-_CELL_REF = re.compile(rb'<c\b[^>]*?\br="([A-Z]{1,3})([0-9]{1,7})"')
+# XML allows either quote and spaces around '=': a reference written r = 'Z150000' must be counted too
+_ROW = re.compile(rb'<row\b[^>]*?\br\s*=\s*["\']([0-9]{1,7})["\']')
+_CELL_REF = re.compile(rb'<c\b[^>]*?\br\s*=\s*["\']([A-Z]{1,3})([0-9]{1,7})["\']')
 _FORMULA = re.compile(rb"<f[\s/>]")
 _MERGE = re.compile(rb'<mergeCell\b[^>]*?\bref="([A-Z]{1,3}[0-9]{1,7}(?::[A-Z]{1,3}[0-9]{1,7})?)"')
 _DECLARATION = re.compile(rb"<!(?:DOCTYPE|ENTITY)", re.I)
@@ -300,7 +301,7 @@ def _beyond(cells_limit: int) -> re.Pattern[bytes] | None:
     digits = len(str(cells_limit // 26 + 1)) - 1  # the most digits d with (10**d - 1) * 26 <= cells_limit
     if digits < 1:
         return None
-    return re.compile(rb'r="(?:[A-Z][A-Z]|[A-Z]?[0-9]{%d})' % (digits + 1))
+    return re.compile(rb'\br\s*=\s*["\'](?:[A-Z][A-Z]|[A-Z]?[0-9]{%d})' % (digits + 1))
 
 
 def _marks(text: bytes, facts: SheetFacts) -> None:
