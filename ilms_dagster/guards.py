@@ -9,13 +9,14 @@ A workbook is a zip of XML parts. Everything here reads only what it must, in bo
 - `inspect_workbook`: the zip central directory (member count, total uncompressed size, per-member
   compression ratio) before anything is decompressed, then one streaming pass over the sheet and shared
   string XML: entity declarations refused, real decompressed sizes held to the declared ones, the cells'
-  bounding box counted, formulas, merged ranges and hidden sheets noted by cell for the parser to report.
+  extent held to ILMS_MAX_CELLS, formulas, merged ranges and hidden sheets noted by cell for the parser to report.
 
 Every limit is an environment variable with a safe default (README, Settings) and is named in its error.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import stat
@@ -127,8 +128,6 @@ class SheetFacts:
     state: str = "visible"
     formulas: list[str] = field(default_factory=list)  # cells with an <f> element
     merged: list[str] = field(default_factory=list)  # merged ranges, e.g. "C11:D11"
-    max_row: int = 0
-    max_col: int = 0
 
 
 @dataclass
@@ -137,8 +136,9 @@ class WorkbookFacts:
     uncompressed_bytes: int
 
 
-_ROW = re.compile(rb'<row\b[^>]*?\br="([0-9]{1,7})"')
-_CELL_REF = re.compile(rb'<c\b[^>]*?\br="([A-Z]{1,3})([0-9]{1,7})"')
+# XML allows either quote and spaces around '=': a reference written r = 'Z150000' must be counted too
+_ROW = re.compile(rb'<row\b[^>]*?\br\s*=\s*["\']([0-9]{1,7})["\']')
+_CELL_REF = re.compile(rb'<c\b[^>]*?\br\s*=\s*["\']([A-Z]{1,3})([0-9]{1,7})["\']')
 _FORMULA = re.compile(rb"<f[\s/>]")
 _MERGE = re.compile(rb'<mergeCell\b[^>]*?\bref="([A-Z]{1,3}[0-9]{1,7}(?::[A-Z]{1,3}[0-9]{1,7})?)"')
 _DECLARATION = re.compile(rb"<!(?:DOCTYPE|ENTITY)", re.I)
@@ -243,42 +243,87 @@ def _chunks(zf: zipfile.ZipFile, info: zipfile.ZipInfo, deadline: float):
 
 
 def _scan(zf: zipfile.ZipFile, info: zipfile.ZipInfo, facts: SheetFacts | None, deadline: float) -> None:
-    """One streaming pass over a sheet (or the shared strings): declarations, cells, formulas, merges.
-    Pieces are cut after the last complete `</c>` or `</row>`, so no cell is split between two."""
-    tail, carry, cells_limit = b"", [], limit("ILMS_MAX_CELLS")
+    """One streaming pass over a sheet (or the shared strings): declarations, formulas, merges, and the cells'
+    extent held to ILMS_MAX_CELLS. The quick pass only asks whether any reference lies past column Z or below
+    the rows the limit allows at that width (one regex search a piece, no work per cell); a sheet where one
+    does is scanned again counting every reference exactly, so neither a lying `<dimension>` nor a cell far
+    out gets past, and the error names the extent as before."""
+    if facts is None:
+        for _ in _pieces(zf, info, deadline, whole_cells=False):
+            pass
+        return
+    quick = _beyond(limit("ILMS_MAX_CELLS"))
+    if quick is None or not _scan_sheet(_pieces(zf, info, deadline), facts, quick):
+        _scan_sheet(_pieces(zf, info, deadline), facts, None)
+
+
+def _pieces(zf: zipfile.ZipFile, info: zipfile.ZipInfo, deadline: float, whole_cells: bool = True):
+    """The part's XML in pieces, each refused if it declares entities; with `whole_cells`, cut after the last
+    complete `</c>` or `</row>`, so no cell is split between two."""
+    tail, carry = b"", []
     for block in _chunks(zf, info, deadline):
-        if _DECLARATION.search(tail + block):
+        if (b"!" in block or b"!" in tail) and _DECLARATION.search(tail + block):  # a declaration starts "<!"
             raise FileRejected("no XML entity declarations",
                                f"part {info.filename!r} declares a DOCTYPE or entities; save the workbook again from Excel")  # fmt: skip
         tail = block[-16:]
-        if facts is None:
+        if not whole_cells:
+            yield block
             continue
         cut = max((i + len(end) for end in (b"</c>", b"</row>") if (i := block.rfind(end)) >= 0), default=-1)
         if cut < 0:
             carry.append(block)
             continue
-        _cells(b"".join(carry) + block[:cut], facts, cells_limit)
+        yield b"".join(carry) + block[:cut]
         carry = [block[cut:]]
-    if facts is not None and carry:
-        _cells(b"".join(carry), facts, cells_limit)
+    if carry:
+        yield b"".join(carry)
 
 
-def _cells(text: bytes, facts: SheetFacts, cells_limit: int) -> None:
-    """Extent and formulas of a piece of sheet XML: the cell references are collected by one C-level findall
-    (no Python work per cell), formulas looked up only where an `<f` element occurs."""
+def _scan_sheet(pieces, facts: SheetFacts, quick: re.Pattern[bytes] | None) -> bool:
+    """Formulas and merges of a sheet, and its extent: exactly (`quick` None), or False as soon as a piece
+    matches `quick` (the extent is then unknown)."""
+    facts.formulas.clear()
+    facts.merged.clear()
+    extent, cells_limit = [0, 0], limit("ILMS_MAX_CELLS")  # the largest row and column so far
+    for piece in pieces:
+        if quick is not None and quick.search(piece):
+            return False
+        _marks(piece, facts)
+        if quick is None:
+            _extent(piece, extent, cells_limit)
+    return True
+
+
+@functools.cache
+def _beyond(cells_limit: int) -> re.Pattern[bytes] | None:
+    """A reference (`r="..."`) past column Z, or with more row digits than fit `cells_limit` cells at 26 columns:
+    where none occurs, the sheet is within the limit. None when the limit is too small for any such bound."""
+    digits = len(str(cells_limit // 26 + 1)) - 1  # the most digits d with (10**d - 1) * 26 <= cells_limit
+    if digits < 1:
+        return None
+    return re.compile(rb'\br\s*=\s*["\'](?:[A-Z][A-Z]|[A-Z]?[0-9]{%d})' % (digits + 1))
+
+
+def _marks(text: bytes, facts: SheetFacts) -> None:
+    """The formulas (a cell looked at only where an `<f` element occurs) and merged ranges of a piece."""
+    for formula in _FORMULA.finditer(text):
+        start = text.rfind(b"<c", 0, formula.start())
+        if start >= 0 and text.find(b"</c>", start, formula.start()) < 0 and (ref := _CELL_REF.match(text, start)):
+            facts.formulas.append(f"{ref.group(1).decode()}{int(ref.group(2))}")
+    if b"<mergeCell" in text:
+        facts.merged += [m.group(1).decode() for m in _MERGE.finditer(text)]
+
+
+def _extent(text: bytes, extent: list[int], cells_limit: int) -> None:
+    """The exact extent of a piece of sheet XML, every cell reference collected by one C-level findall."""
     rows = set(_ROW.findall(text))
     refs = _CELL_REF.findall(text)
     if refs:
         letters, numbers = zip(*refs)
         rows.update(numbers)
-        facts.max_col = max(facts.max_col, max(column_number(c) for c in set(letters)))
+        extent[1] = max(extent[1], max(column_number(c) for c in set(letters)))
     if rows:
-        facts.max_row = max(facts.max_row, max(map(int, rows)))
-    for formula in _FORMULA.finditer(text):
-        start = text.rfind(b"<c", 0, formula.start())
-        if start >= 0 and text.find(b"</c>", start, formula.start()) < 0 and (ref := _CELL_REF.match(text, start)):
-            facts.formulas.append(f"{ref.group(1).decode()}{int(ref.group(2))}")
-    facts.merged += [m.group(1).decode() for m in _MERGE.finditer(text)]
-    if facts.max_row * max(facts.max_col, 1) > cells_limit:
-        raise FileRejected("ILMS_MAX_CELLS", f"a sheet reaches row {facts.max_row}, column {facts.max_col}: more than "
+        extent[0] = max(extent[0], max(map(int, rows)))
+    if extent[0] * max(extent[1], 1) > cells_limit:
+        raise FileRejected("ILMS_MAX_CELLS", f"a sheet reaches row {extent[0]}, column {extent[1]}: more than "
                            f"the {cells_limit} cells allowed")  # fmt: skip

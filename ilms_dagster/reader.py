@@ -39,6 +39,14 @@ def plain(value: object) -> object:
     return value
 
 
+def cell_at(grid: Grid, row: int, col: int) -> object:
+    """The value at a 1-based (row, column) through `plain`, None outside the grid."""
+    if row > len(grid):
+        return None
+    line = grid[row - 1]
+    return plain(line[col - 1]) if col <= len(line) else None
+
+
 def _read_calamine(path: Path, sheets: Iterable[str]) -> tuple[list[str], dict[str, Grid]]:
     """calamine's grids; a workbook calamine panics on (a Rust panic is a BaseException, e.g. a duration cell out
     of its range) is read by openpyxl instead: it is a workbook, and its cells get the parser's usual findings."""

@@ -12,6 +12,7 @@ every non-empty cell outside the template's grid, becomes a problem (sheet, cell
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import cache
 
 from openpyxl.utils import get_column_letter
 
@@ -43,7 +44,11 @@ def sheet_problems(facts: WorkbookFacts, template_sheets: Iterable[str]) -> list
 
 
 def outside_grid(sheet: str, grid: list[list[object]], allowed: frozenset[tuple[int, int]]) -> list[Problem]:
-    """Every non-empty cell of `grid` at a (row, column) the template has no cell for."""
+    """Every non-empty cell of `grid` at a (row, column) the template has no cell for. The grid is first
+    looked at only where such cells can be, as whole slices (below the template, right of it, the gaps inside
+    it); only a grid with a value there is gone through cell by cell, for the problems in reading order."""
+    if _blank_outside(grid, *_margins(allowed)):
+        return []
     problems = []
     for r, line in enumerate(grid, start=1):
         for c, value in enumerate(line, start=1):
@@ -54,6 +59,47 @@ def outside_grid(sheet: str, grid: list[list[object]], allowed: frozenset[tuple[
     if len(problems) > 20:
         problems = problems[:20] + [(sheet, "-", f"... and {len(problems) - 20} more values outside the template's cells")]
     return problems
+
+
+@cache
+def _margins(allowed: frozenset[tuple[int, int]]) -> tuple[int, int, tuple[tuple[int, int, int], ...]]:
+    """(height, width, gaps) of the template's cells: a cell is allowed only within height x width, and not in a
+    gap (0-based row, first column, end column) of a row there. Cached by the set (a layout's is built once)."""
+    height = max((r for r, _ in allowed), default=0)
+    width = max((c for _, c in allowed), default=0)
+    gaps = []
+    for r in range(1, height + 1):
+        c = 1
+        while c <= width:
+            if (r, c) in allowed:
+                c += 1
+                continue
+            end = c
+            while end <= width and (r, end) not in allowed:
+                end += 1
+            gaps.append((r - 1, c - 1, end - 1))
+            c = end
+    return height, width, tuple(gaps)
+
+
+def _blank_outside(grid: list[list[object]], height: int, width: int, gaps: tuple[tuple[int, int, int], ...]) -> bool:
+    """No value (anything but None or '') in the grid outside the template's cells."""
+    if any(not _blank(line) for line in grid[height:]):
+        return False
+    inside = grid[:height]
+    if inside and max(map(len, inside)) > width and not all(_blank(line[width:]) for line in inside):
+        return False
+    return all(_blank(grid[r][first:end]) for r, first, end in gaps if r < len(grid))
+
+
+BLANKS = frozenset({None, ""})  # an empty cell, as either reader gives it
+
+
+def _blank(cells: list[object]) -> bool:
+    try:
+        return BLANKS.issuperset(cells)
+    except TypeError:  # an unhashable value is not blank
+        return all(value is None or value == "" for value in cells)
 
 
 def _short(value: object) -> str:

@@ -8,7 +8,6 @@ reference year. Cell positions come only from `SheetLayout`, so template and par
 from __future__ import annotations
 
 from collections.abc import Iterator
-from math import isfinite
 from dataclasses import dataclass
 from functools import cache, cached_property
 from datetime import date
@@ -19,17 +18,17 @@ import pyarrow as pa
 from openpyxl.utils import get_column_letter
 
 from ilms_dagster.guards import FileRejected, inspect_workbook, quoted
-from ilms_dagster.reader import UnreadableWorkbook, as_date_text, plain, read_grids
+from ilms_dagster.reader import UnreadableWorkbook, as_date_text, cell_at, read_grids
 from ilms_dagster.structure import outside_grid, sheet_problems
+from ilms_dagster.table_sheet import PARSED, SheetCells, read_table_sheet
+from ilms_dagster.table_sheet import CONFIDENTIAL, MARKER_NOTES, NOT_AVAILABLE, ZERO  # noqa: F401 (the markers, as the template writes them)
 from ilms_dagster.annotations import NOTES_SHEET, apply_annotations, read_annotations
-from ilms_dagster.registry import (FAMILIES, PARTNER_ROWS_TO_ADD, TABLES, TEMPLATE_VERSION, TableSpec, find_country,
+from ilms_dagster.registry import (FAMILIES, PARTNER_ROWS_TO_ADD, TABLES, TEMPLATE_VERSION, TableSpec,
                                  reference_years)  # fmt: skip
 
 METADATA_SHEET = "Metadata"
 # Sheets the template writes for reading only (the parser reads the Metadata, table and Notes sheets).
 REFERENCE_SHEETS = ("Contents", "Definitions", "Partner countries")
-NOT_AVAILABLE, CONFIDENTIAL, ZERO = "..", "x", "-"
-MARKER_NOTES = {NOT_AVAILABLE: "not available", CONFIDENTIAL: "confidential"}
 
 # (key, label); the value goes in column C of the row. Order is the row order.
 METADATA_FIELDS: list[tuple[str, str]] = [
@@ -202,14 +201,14 @@ def _parse(path: Path, country: str, round_, sha256: str, tables: list[TableSpec
         raise SubmissionError(label, structure + problems)
     problems = structure + _metadata_value_problems(meta)  # reported with the tables' problems, in one pass
     years = tuple(reference_years(round_))
-    columns: dict[str, list] = {c: [] for c in _PARSED}
+    columns: dict[str, list] = {c: [] for c in PARSED}
     cells_total = {}
     for table in tables:
         if table.sheet not in grids:
             problems.append((table.sheet, "-", "sheet is missing"))
             continue
         layout = _layout_cells(table, years, country)
-        _read_table_sheet(grids[table.sheet], layout, problems, columns)
+        read_table_sheet(grids[table.sheet], layout, problems, columns)
         cells_total[table.id] = len(layout.inputs)
     if not problems and not columns["cell"]:
         problems.append(("-", "-", "the workbook has no values at all (every input cell is blank): a blank template "
@@ -224,43 +223,35 @@ def _parse(path: Path, country: str, round_, sha256: str, tables: list[TableSpec
     return Submission(meta, frame, cells_total)
 
 
-# What the sheet loop collects per value; the rest of TIDY_COLUMNS is the same for the whole workbook.
-_PARSED = ("table_id", "indicator", "sex", "classif1", "classif2", "time", "obs_value", "note", "cell")
-
-
 def _tidy(columns: dict[str, list], meta: dict, country: str, round_, sha256: str,
           tables: list[TableSpec]) -> pd.DataFrame:
-    """One frame of every value, built column-wise in Arrow (a frame per table costs more than parsing)."""
+    """One frame of every value, built column-wise in Arrow (a frame per table costs more than parsing); the
+    columns the same for a whole workbook or table are repeated in Arrow, not built from Python lists."""
     n = len(columns["cell"])
     family = {t.id: t.family for t in tables}  # the tables parsed (a new registry entry too), not only TABLES
     sources = {fam: meta.get("source_stocks" if fam == "stock" else "source_flows") for fam in FAMILIES}
-    data = columns | {
-        "ref_area": [country] * n, "round": [int(round_)] * n, "obs_status": [None] * n,
-        "source": [None if (v := sources[family[t]]) is None else str(v) for t in columns["table_id"]],
-        "submission_sha256": [sha256] * n,
+    table_id = pa.array(columns["table_id"], type=pa.string()).dictionary_encode()
+    source = pa.array([None if (v := sources[family[t]]) is None else str(v) for t in table_id.dictionary.to_pylist()],
+                      type=pa.string()).take(table_id.indices)  # fmt: skip
+    data = {
+        "table_id": table_id.dictionary.take(table_id.indices), "ref_area": pa.repeat(pa.scalar(country, pa.string()), n),
+        "round": pa.repeat(pa.scalar(int(round_), pa.int64()), n), "source": source, "obs_status": pa.nulls(n, pa.string()),
+        "submission_sha256": pa.repeat(pa.scalar(sha256, pa.string()), n),
     }  # fmt: skip
     types = {c: pa.int64() if c in ("round", "time") else pa.float64() if c == "obs_value" else pa.string()
              for c in ["table_id", *TIDY_COLUMNS]}  # fmt: skip
-    table = pa.table({c: pa.array(data[c], type=t) for c, t in types.items()})
+    table = pa.table({c: data[c] if c in data else pa.array(columns[c], type=t) for c, t in types.items()})
     return table.to_pandas(types_mapper={pa.string(): pd.StringDtype()}.get)
-
-
-def _grid_at(grid: list[list[object]], row: int, col: int) -> object:
-    """The value at a 1-based (row, column), None outside the grid."""
-    if row > len(grid):
-        return None
-    line = grid[row - 1]
-    return plain(line[col - 1]) if col <= len(line) else None
 
 
 def _read_metadata(grid, problems) -> dict[str, object]:
     meta = {}
     for offset, (key, _) in enumerate(METADATA_FIELDS):
         row = METADATA_FIRST_ROW + offset
-        found = _grid_at(grid, row, 1)
+        found = cell_at(grid, row, 1)
         if found != key:
             problems.append((METADATA_SHEET, f"A{row}", f"expected field {key!r}, found {found!r}"))
-        meta[key] = as_date_text(_grid_at(grid, row, 3))
+        meta[key] = as_date_text(cell_at(grid, row, 3))
     return meta
 
 
@@ -291,23 +282,8 @@ def _metadata_value_problems(meta) -> list[tuple[str, str, str]]:
     return []
 
 
-@dataclass(frozen=True)
-class _LayoutCells:
-    """A sheet's layout resolved once per table, years and country: the header cells to expect and every input cell."""
-
-    sheet: str
-    height: int  # rows and columns the grid must have
-    width: int
-    expected: tuple[tuple[int, int, object, str], ...]  # (row, col, wanted, what)
-    inputs: tuple[tuple[int, int, tuple], ...]  # (row, col, (table_id, indicator, sex, classif1, classif2, year, ref))
-    added: tuple[tuple[int, tuple[tuple[int, tuple], ...]], ...]  # (row, its inputs) of rows where partners are added
-    prefix: str | None
-    country: str | None
-    allowed: frozenset[tuple[int, int]]  # every (row, col) the template writes or asks for: a value elsewhere is lost
-
-
 @cache
-def _layout_cells(table: TableSpec, years: tuple[int, ...], country: str | None = None) -> _LayoutCells:
+def _layout_cells(table: TableSpec, years: tuple[int, ...], country: str | None = None) -> SheetCells:
     layout = SheetLayout(table, years, country)
     expected = [(5, 2, table.id, "table id")]
     for k, year in enumerate(years):
@@ -329,99 +305,6 @@ def _layout_cells(table: TableSpec, years: tuple[int, ...], country: str | None 
         allowed |= {(top, c) for c in range(1, width + 1)} | {(top + 1, c) for c in range(1, width + 1)}  # headings
         allowed |= {(top + d, c) for d in (2, 3) for c in range(layout.FIRST_VALUE_COL, width + 1)}
         allowed |= {(top + 4 + i, c) for i in range(len(layout.rows)) for c in (1, 2)}
-    return _LayoutCells(table.sheet, height, width, tuple(expected), tuple(inputs),
+    return SheetCells(table.sheet, height, width, tuple(expected), tuple(inputs),
                         tuple((row, tuple(cells)) for row, cells in added.items()), table.partner_prefix, country,
                         frozenset(allowed))  # fmt: skip
-
-
-def _read_table_sheet(grid, layout: _LayoutCells, problems, columns: dict[str, list]) -> None:
-    """Append the sheet's values to `columns`, or its problems to `problems`."""
-    sheet, before = layout.sheet, len(problems)
-    for row, col, wanted, what in layout.expected:
-        found = _grid_at(grid, row, col)
-        if str(found).strip() != str(wanted):
-            problems.append((sheet, f"{get_column_letter(col)}{row}", f"expected {what} {wanted!r}, found {found!r}"))
-    if len(problems) > before:  # moved rows or columns: values would land in the wrong series
-        return
-    problems += outside_grid(sheet, grid, layout.allowed)
-    rows, width = len(grid), layout.width
-    grid = [line if len(line) >= width else [*line, *[None] * (width - len(line))] for line in grid]
-    grid += [[None] * width] * (layout.height - rows)
-    inputs = layout.inputs + _added_partner_inputs(grid, layout, problems) if layout.added else layout.inputs
-    parsed = []
-    for row, col, key in inputs:
-        raw = grid[row - 1][col - 1]
-        if type(raw) is float and isfinite(raw):  # the common case, first
-            parsed.append((*key[:-1], raw, None, key[-1]))
-            continue
-        if raw is None or raw == "":
-            continue
-        value, note = _cell_value(raw)
-        if value is _INVALID:
-            problems.append((sheet, key[-1], f"expected a number or '..', 'x', '-', found {_kind(raw)} {raw!r}"))
-        elif value is not _BLANK:
-            parsed.append((*key[:-1], value, note, key[-1]))
-    for name, values in zip(_PARSED, zip(*parsed)) if parsed else ():
-        columns[name].extend(values)
-
-
-def _added_partner_inputs(grid, layout: _LayoutCells, problems) -> tuple:
-    """The input cells of the rows where partners were added, keyed by the partner typed in column A (or B)."""
-    out, seen = [], {}
-    listed = {key[3] for _, _, key in layout.inputs}
-    for row, cells in layout.added:
-        typed = next((v for v in (plain(grid[row - 1][0]), plain(grid[row - 1][1])) if v not in (None, "")), None)
-        filled = any(grid[r - 1][c - 1] not in (None, "") for r, c, _ in cells)
-        if typed is None:
-            if filled:
-                problems.append((layout.sheet, f"A{row}", "the row has values but no partner country: type its ISO3 "
-                                 "code or name in column A (rule: an added row names its partner)"))  # fmt: skip
-            continue
-        iso = find_country(typed)
-        code = f"{layout.prefix}_{iso}"
-        year = cells[0][2][5]
-        if iso is None:
-            problems.append((layout.sheet, f"A{row}", f"{typed!r} is not a country's ISO 3166-1 code or name (see sheet "
-                             "'Partner countries') (rule: partner countries from ISO 3166-1)"))  # fmt: skip
-        elif iso == layout.country:
-            problems.append((layout.sheet, f"A{row}", f"{typed!r} is the reporting country itself, not a partner "
-                             "(rule: no country is its own partner)"))  # fmt: skip
-        elif code in listed:
-            problems.append((layout.sheet, f"A{row}", f"{typed!r} has a row of its own in this table: enter its "
-                             "values there (rule: one row per partner)"))  # fmt: skip
-        elif (year, code) in seen:
-            problems.append((layout.sheet, f"A{row}", f"{typed!r} is already added in row {seen[year, code]} for "
-                             "this year (rule: one row per partner)"))  # fmt: skip
-        else:
-            seen[year, code] = row
-            out += [(r, c, (*key[:3], code, *key[4:])) for r, c, key in cells]
-    return tuple(out)
-
-
-_BLANK, _INVALID = object(), object()
-
-
-def _kind(raw) -> str:
-    if isinstance(raw, bool):
-        return "a true/false value"
-    if isinstance(raw, int | float):
-        return "the non-finite number"
-    return "text" if isinstance(raw, str) else f"a {type(raw).__name__} value"
-
-
-def _cell_value(raw) -> tuple[object, str | None]:
-    """(obs_value, note) of one input cell; _BLANK for an empty cell, _INVALID for anything else."""
-    if raw is None:
-        return _BLANK, None
-    if isinstance(raw, bool):
-        return _INVALID, None
-    if isinstance(raw, int | float):
-        return (float(raw), None) if isfinite(raw) else (_INVALID, None)
-    text = str(raw).strip()
-    if text == "":
-        return _BLANK, None
-    if text == ZERO:
-        return 0.0, None
-    if text.lower() in MARKER_NOTES:
-        return None, MARKER_NOTES[text.lower()]
-    return _INVALID, None

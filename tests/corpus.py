@@ -291,6 +291,8 @@ KINDS: dict[str, Kind] = {
     "one 6 MiB text cell": Kind(_patch(SHEET_MEMBER, lambda x: x, {}), "accepted", ()),  # placeholder, replaced below
     "cell at the last row and column": Kind(_outside("XFD1048576"), REJECTED, ("ILMS_MAX_CELLS",)),
     "cells far below the grid": Kind(_outside("Z150000"), REJECTED, ("ILMS_MAX_CELLS",)),
+    "a far cell referenced in single quotes": Kind(_patch(SHEET_MEMBER, lambda x: x.replace(
+        b"</sheetData>", b"<row r = '150000'><c r = 'Z150000'><v>1</v></c></row></sheetData>")), REJECTED, ("ILMS_MAX_CELLS",)),
     # XML declarations
     "entity bomb in a sheet": Kind(_patch(SHEET_MEMBER, _doctype(ENTITY_BOMB)), REJECTED, ("no XML entity declarations", SHEET_MEMBER)),
     "entity bomb in shared strings": Kind(_with_part("xl/sharedStrings.xml", lambda: b'<?xml version="1.0"?>' + ENTITY_BOMB + b"<sst><si><t>&lol3;</t></si></sst>"),
