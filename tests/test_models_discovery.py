@@ -30,7 +30,7 @@ K = dg.AssetKey
 
 
 def _deps(assets: list[dg.AssetsDefinition]) -> dict[dg.AssetKey, set[dg.AssetKey]]:
-    return {a.key: set(a.dependency_keys) for a in assets}
+    return {key: set(a.asset_deps[key]) for a in assets for key in a.keys}
 
 
 def test_every_model_is_an_asset_with_the_upstream_edges_of_the_tables_it_reads():

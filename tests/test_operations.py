@@ -244,7 +244,7 @@ def test_a_run_requested_by_the_sensor_lands_the_submission_in_duckdb(project, i
 def test_models_are_requested_once_after_new_data_lands(project, instance):
     ensure_countries(instance)
     defs = build_defs(project.resources)
-    models = {a.key for a in MODEL_ASSETS}
+    models = {k for a in MODEL_ASSETS for k in a.keys}
     assert models_automation_sensor.asset_selection.resolve([submission_file, ilmq_tables, *MODEL_ASSETS]) == models
     graph = defs.resolve_asset_graph()
     automated = {k for k in graph.get_all_asset_keys() if graph.get(k).automation_condition is not None}

@@ -2,9 +2,10 @@
 `<schema>/<name>` like its table, with an edge from every asset whose table its SELECT reads.
 
 Adding `dbt_like_sql/<name>.sql` adds the asset, its upstream edges and its documentation; nothing else
-changes. Each model runs in the warehouse pool (one DuckDB writer) and replaces its table in one transaction;
-the last model of a run publishes the analysts' read copy, so they only ever see a complete set of models
-(a run killed midway leaves the warehouse with some models rebuilt: the next `ilms run` rebuilds them all).
+changes. The models are the assets of one multi-asset (`sql_models`, subsettable): a run builds those it selects
+in one step in the warehouse pool (one DuckDB writer), upstream first, on one connection, each replacing its
+table in one transaction; then it publishes the analysts' read copy, so they only ever see a complete set of
+models (a run killed midway leaves the warehouse with some models rebuilt: the next `ilms run` rebuilds them all).
 """
 
 from pathlib import Path
@@ -60,8 +61,8 @@ def _column_schema(model: Model, built: Built | None = None) -> dg.TableSchema:
     )
 
 
-def _model_asset(model: Model, models: dict[str, Model]) -> dg.AssetsDefinition:
-    @dg.asset(
+def _model_spec(model: Model, models: dict[str, Model]) -> dg.AssetSpec:
+    return dg.AssetSpec(
         key=model_key(model),
         deps=upstream_keys(model, models),
         description=model.description,
@@ -69,7 +70,6 @@ def _model_asset(model: Model, models: dict[str, Model]) -> dg.AssetsDefinition:
         kinds={"duckdb", "sql"},
         owners=["team:data-engineering"],
         tags={"layer": model.schema},
-        pool=WAREHOUSE_POOL,
         automation_condition=MODELS_AUTOMATION,
         metadata={
             "dagster/table_name": model.table,
@@ -80,37 +80,38 @@ def _model_asset(model: Model, models: dict[str, Model]) -> dg.AssetsDefinition:
             "reads": ", ".join(f"{s}.{n}" for s, n in model.reads),
         },
     )
-    def _model(context: dg.AssetExecutionContext, warehouse: DuckDBResource) -> dg.MaterializeResult:
+
+
+def _models_asset(models: dict[str, Model]) -> dg.AssetsDefinition:
+    """Every model an asset of one multi-asset: a run builds the models it selects in one step, upstream first,
+    on one connection, then publishes the read copy (a step per model cost a connection and six events each)."""
+
+    @dg.multi_asset(specs=[_model_spec(m, models) for m in models.values()], name="sql_models", can_subset=True,
+                    pool=WAREHOUSE_POOL)  # fmt: skip
+    def sql_models(context: dg.AssetExecutionContext, warehouse: DuckDBResource):
+        selected = [m for m in models.values() if model_key(m) in context.selected_asset_keys]
         with warehouse.get_connection() as conn:
-            built = build(conn, model)
-            preview: pd.DataFrame = conn.execute(f"SELECT * FROM {model.table} LIMIT {PREVIEW_ROWS}").df()
-            if _last_of_run(context, model, models):  # the whole set is built: publish it as one
-                publish_read_copy(conn)
-        context.log.info(f"{model.table}: {built.rows} rows")
-        return dg.MaterializeResult(
-            metadata={
-                "dagster/row_count": built.rows,
-                "dagster/column_schema": _column_schema(model, built),
-                "preview": dg.MetadataValue.md(preview.to_markdown(index=False) if len(preview) else "(no rows)"),
-            }
-        )
+            for model in selected:
+                built = build(conn, model)
+                preview: pd.DataFrame = conn.execute(f"SELECT * FROM {model.table} LIMIT {PREVIEW_ROWS}").df()
+                context.log.info(f"{model.table}: {built.rows} rows")
+                yield dg.MaterializeResult(
+                    asset_key=model_key(model),
+                    metadata={
+                        "dagster/row_count": built.rows,
+                        "dagster/column_schema": _column_schema(model, built),
+                        "preview": dg.MetadataValue.md(preview.to_markdown(index=False) if len(preview) else "(no rows)"),
+                    },
+                )
+            publish_read_copy(conn)  # the whole set the run built, published as one
 
-    return _model
-
-
-def _last_of_run(context: dg.AssetExecutionContext, model: Model, models: dict[str, Model]) -> bool:
-    """Whether `model` is the last of the models this run builds (they run upstream first, in discover order):
-    the read copy is published once per models run, with every model of the run rebuilt, never a partial set."""
-    selected = context.job_def.asset_layer.selected_asset_keys
-    in_run = [m for m in models.values() if model_key(m) in selected]
-    return not in_run or in_run[-1].name == model.name
+    return sql_models
 
 
 def model_assets(models_dir: Path = MODELS_DIR) -> list[dg.AssetsDefinition]:
-    """One asset per `<models_dir>/*.sql`, upstream first; a model reading an unknown table is a
-    ModelError naming its file, raised when the definitions load."""
-    models = discover(models_dir)
-    return [_model_asset(m, models) for m in models.values()]
+    """The models of `<models_dir>/*.sql` as assets (of one multi-asset, upstream first); a model reading an
+    unknown table is a ModelError naming its file, raised when the definitions load."""
+    return [_models_asset(discover(models_dir))]
 
 
 MODEL_ASSETS = model_assets()

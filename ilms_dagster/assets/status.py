@@ -128,4 +128,4 @@ status_automation_sensor = dg.AutomationConditionSensorDefinition(
 )
 
 STATUS_ASSETS = [status_matrix_report]
-assert STATUS_MODEL in {a.key for a in MODEL_ASSETS}, "dbt_like_sql/status_matrix.sql makes the model"
+assert STATUS_MODEL in {k for a in MODEL_ASSETS for k in a.keys}, "dbt_like_sql/status_matrix.sql makes the model"
