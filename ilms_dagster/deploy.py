@@ -88,6 +88,8 @@ class Topology:
             EXECUTOR_ENV: "celery",
             BROKER_ENV: self.broker,
             BACKEND_ENV: self.backend,
+            # dagster-celery starts `celery` by name: this environment's tools first, even when it is not activated
+            "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
         }
 
     def save(self) -> None:
