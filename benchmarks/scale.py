@@ -5,7 +5,7 @@ Dagster (`ilms run`, one run over every country) on two copies of that warehouse
 ways, peak memory, the models' build time and the README analyst queries' latency on each warehouse; writes the
 table into docs/performance.md.
 
-Usage: uv run python benchmarks/scale.py [--countries 10 50 200] [--rounds 2015-2024]
+Usage: uv run python benchmarks/scale.py [--countries 10 50 200] [--rounds 2015-2024] [--section scale]
 """
 
 from __future__ import annotations
@@ -89,6 +89,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--countries", type=int, nargs="+", default=[10, 50, 200])
     parser.add_argument("--rounds", default="2015-2024")
+    parser.add_argument("--section", default="scale", help="the docs/performance.md section to write (default scale)")
     args = parser.parse_args()
     first, _, last = args.rounds.partition("-")
     rounds = [str(r) for r in range(int(first), int(last or first) + 1)]
@@ -120,7 +121,7 @@ def main() -> None:
                   f"{built:.0f} s)", flush=True)  # fmt: skip
             shutil.rmtree(bare_dir)
             shutil.rmtree(dagster_dir)
-            write_section("scale", table(rows, rounds))  # after every scale: a cut-short run keeps what it measured
+            write_section(args.section, table(rows, rounds))  # after every scale: a cut-short run keeps what it measured
     print(table(rows, rounds))
 
 
