@@ -90,8 +90,6 @@ def run(
 ) -> None:
     """Run the main job: ingest one round for every country into the warehouse, print a summary, then publish
     the round."""
-    import dagster as dg
-
     from ilms_dagster.definitions import build_defs
     from ilms_dagster.instance import open_instance
     from ilms_dagster.guards import quoted
