@@ -147,3 +147,37 @@ def test_a_holder_of_the_warehouse_itself_gets_a_clear_error_naming_its_pid(refe
     assert code == 1
     assert f"is held by another process, PID {holder.pid}" in text and "retries (ILMS_LOCK_WAIT_SECONDS)" in text
     assert "dagster._core" not in out and "Traceback" not in out
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def test_a_run_waiting_for_the_warehouse_slot_sleeps_and_loads_once_the_slot_is_freed(tmp_path):
+    """The one slot of pool duckdb_warehouse is held (claimed here through the instance, as another run's load
+    would): `ilms run` waits for it without spinning a core (Dagster 1.13's executor loop did: ilms_dagster/
+    pool_wait.py), then takes the freed slot and loads."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copyfile(SHIPPED_DAGSTER_YAML, home / "dagster.yaml")
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        storage = instance.event_log_storage
+        storage.initialize_concurrency_limit_to_default(WAREHOUSE_POOL)
+        assert storage.claim_concurrency_slot(WAREHOUSE_POOL, "another-run", "its_load").is_claimed
+        process, log = start(tmp_path)
+        deadline = time.monotonic() + 300
+        while not storage.get_concurrency_info(WAREHOUSE_POOL).pending_run_ids and time.monotonic() < deadline:
+            assert process.poll() is None, log.read_text()
+            time.sleep(0.2)
+        assert storage.get_concurrency_info(WAREHOUSE_POOL).pending_run_ids, log.read_text()
+        before, waited = _cpu_seconds(process.pid), time.monotonic()
+        time.sleep(6)
+        used, waited = _cpu_seconds(process.pid) - before, time.monotonic() - waited
+        assert used < waited / 3, f"{used:.1f} s of CPU in {waited:.1f} s of waiting for the slot"
+        assert process.poll() is None  # still waiting
+        storage.free_concurrency_slot_for_step("another-run", "its_load")
+    assert process.wait(timeout=300) == 0, log.read_text()
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as conn:
+        assert conn.execute("SELECT ref_area FROM raw.submissions").fetchall() == [(COUNTRY,)]
+

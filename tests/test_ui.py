@@ -11,7 +11,6 @@ import re
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
@@ -21,6 +20,7 @@ from ilms_dagster.intake import StagedSubmission
 from ilms_dagster.partitions import submission_partitions
 from ilms_dagster.registry import REPORTING_COUNTRIES, TABLES
 from ilms_dagster.resources import IlmsStorage
+from ilms_dagster.resources.warehouse import connect_read_only
 
 ROUNDS = ["2023", "2024"]  # no DELIBERATE_MISTAKES in these rounds: every partition must succeed
 TABLE = "emp_by_age"
@@ -65,7 +65,7 @@ def test_graphql_backfill_of_two_rounds_lands_every_partition_in_duckdb(ui, back
 
     root = ui.home.parent
     storage = IlmsStorage(data_dir=str(root), inbox_dir=str(root / "inbox"))
-    with duckdb.connect(str(root / "warehouse.duckdb"), read_only=True) as conn:
+    with connect_read_only(root / "warehouse.duckdb") as conn:  # the models' automation may hold the writer
         loaded = conn.execute("SELECT round, ref_area, sha256 FROM raw.submissions").fetchall()
         union = " UNION ALL ".join(f"SELECT round, ref_area FROM ilmq.{t}" for t in TABLES)
         counts = conn.execute(f"SELECT round, ref_area, count(*) FROM ({union}) GROUP BY ALL").fetchall()
