@@ -25,6 +25,7 @@ from ilms_dagster.partitions import without_stale_dimension_tags
 
 BUSY_TIMEOUT_SECONDS = 30
 CLAIM_RECHECK_SECONDS = 0.5  # a step waiting for a pool slot asks again this often (pool_wait.py)
+BACKFILL_LOOP_SECONDS = 5  # the backfill daemon's loop (Dagster: a fixed 30 s); each pass is one query when idle
 
 
 class PooledSqliteEventLogStorage(ConsolidatedSqliteEventLogStorage):
@@ -83,7 +84,17 @@ def _wal_normal_sync(dbapi_connection, _record) -> None:
 class IlmsInstance(dg.DagsterInstance):
     """Dagster's instance whose default storage keeps Dagster's SQLite run and schedule storages and uses the
     pooled consolidated event log above; and whose range runs carry only their range (the job-backfill route of
-    Dagster 1.13 also gives them the first partition's per-dimension tags: `partitions.without_stale_dimension_tags`)."""
+    Dagster 1.13 also gives them the first partition's per-dimension tags: `partitions.without_stale_dimension_tags`);
+    and whose daemon looks at backfills every BACKFILL_LOOP_SECONDS: Dagster's backfill loop sleeps a fixed
+    30 s (`DEFAULT_DAEMON_INTERVAL_SECONDS`, read when the loop starts, no setting), so a backfill waited up to
+    30 s for its first runs and up to 30 s after its last one to show as completed."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        from dagster._daemon import controller
+
+        controller.DEFAULT_DAEMON_INTERVAL_SECONDS = BACKFILL_LOOP_SECONDS  # also the pre-sensor auto-materialize
+        # tick's default, unused here: the models' automation runs on AutomationConditionSensors (operations.py)
 
     def create_run(self, *, tags=None, **kwargs):
         return super().create_run(tags=without_stale_dimension_tags(tags), **kwargs)

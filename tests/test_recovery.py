@@ -166,18 +166,23 @@ def test_a_run_waiting_for_the_warehouse_slot_sleeps_and_loads_once_the_slot_is_
         storage.initialize_concurrency_limit_to_default(WAREHOUSE_POOL)
         assert storage.claim_concurrency_slot(WAREHOUSE_POOL, "another-run", "its_load").is_claimed
         process, log = start(tmp_path)
-        deadline = time.monotonic() + 300
-        while not storage.get_concurrency_info(WAREHOUSE_POOL).pending_run_ids and time.monotonic() < deadline:
-            assert process.poll() is None, log.read_text()
-            time.sleep(0.2)
-        assert storage.get_concurrency_info(WAREHOUSE_POOL).pending_run_ids, log.read_text()
-        before, waited = _cpu_seconds(process.pid), time.monotonic()
-        time.sleep(6)
-        used, waited = _cpu_seconds(process.pid) - before, time.monotonic() - waited
-        assert used < waited / 3, f"{used:.1f} s of CPU in {waited:.1f} s of waiting for the slot"
-        assert process.poll() is None  # still waiting
-        storage.free_concurrency_slot_for_step("another-run", "its_load")
-    assert process.wait(timeout=300) == 0, log.read_text()
+        try:
+            deadline = time.monotonic() + 300
+            while not storage.get_concurrency_info(WAREHOUSE_POOL).pending_run_ids and time.monotonic() < deadline:
+                assert process.poll() is None, log.read_text()
+                time.sleep(0.2)
+            assert storage.get_concurrency_info(WAREHOUSE_POOL).pending_run_ids, log.read_text()
+            before, waited = _cpu_seconds(process.pid), time.monotonic()
+            time.sleep(6)
+            used, waited = _cpu_seconds(process.pid) - before, time.monotonic() - waited
+            assert used < waited / 3, f"{used:.1f} s of CPU in {waited:.1f} s of waiting for the slot"
+            assert process.poll() is None  # still waiting
+            storage.free_concurrency_slot_for_step("another-run", "its_load")
+            assert process.wait(timeout=300) == 0, log.read_text()
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
     with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as conn:
         assert conn.execute("SELECT ref_area FROM raw.submissions").fetchall() == [(COUNTRY,)]
 

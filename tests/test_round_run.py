@@ -75,3 +75,22 @@ def test_on_the_shipped_instance_a_range_run_writes_each_assets_partitions_in_on
             newest = max(records, key=lambda r: r.storage_id)  # the last one the event log stored
             assert instance.get_latest_materialization_event(key).dagster_event.partition == newest.partition_key
             assert instance.get_asset_records([key])[0].asset_entry.last_materialization_record is not None
+
+
+def test_the_shipped_instance_shortens_the_backfill_daemons_loop(tmp_path, monkeypatch):
+    """The daemon opens the instance of the shipped dagster.yaml (IlmsInstance) before its backfill loop starts;
+    that loop sleeps DEFAULT_DAEMON_INTERVAL_SECONDS less its own duration (a Dagster upgrade renaming it fails here)."""
+    import inspect
+    import shutil
+
+    from dagster._daemon import backfill, controller
+
+    from ilms_dagster.event_storage import BACKFILL_LOOP_SECONDS
+    from ilms_dagster.instance import SHIPPED_DAGSTER_YAML
+
+    assert "from dagster._daemon.controller import DEFAULT_DAEMON_INTERVAL_SECONDS" in inspect.getsource(
+        backfill.execute_backfill_iteration_loop)  # fmt: skip
+    monkeypatch.setattr(controller, "DEFAULT_DAEMON_INTERVAL_SECONDS", 30)  # Dagster's own value
+    shutil.copyfile(SHIPPED_DAGSTER_YAML, tmp_path / "dagster.yaml")
+    with dg.DagsterInstance.from_config(str(tmp_path)):
+        assert controller.DEFAULT_DAEMON_INTERVAL_SECONDS == BACKFILL_LOOP_SECONDS < 30
