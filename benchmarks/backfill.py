@@ -168,7 +168,7 @@ def print_result(r: dict) -> None:
     print(f"  wall time (launch -> backfill done) : {r['wall']:7.1f} s  ({per_partition:.2f} s/partition)")
     print(f"  runs launched                       : {r['runs']} ({r['runs_failed']} failed)")
     print(f"  first run start -> last run end     : {r['runs_span']:7.1f} s")
-    print(f"  daemon and queue (30 s ticks)       : {r['to_first_start']:7.1f} s to the first start, "
+    print(f"  daemon and queue                    : {r['to_first_start']:7.1f} s to the first start, "
           f"{r['after_last_end']:.1f} s after the last end")
     print(f"  partitions landed in DuckDB         : {r['landed']} of {r['partitions']} "
           f"(backfill: at most {r['max_failed_partitions']} failed per asset)")
