@@ -9,10 +9,12 @@ a blocking error is loaded (so it can be inspected) but quarantined: the models 
 
 import warnings
 from collections import Counter
+from functools import cache
 
 import dagster as dg
 import pandas as pd
 from dagster_duckdb import DuckDBResource
+from tabulate import tabulate
 
 from ilms_dagster.assets.intake import submission_file
 from ilms_dagster.checks import RULES, Validation, markdown, record, validate_submission, write_feedback
@@ -73,8 +75,9 @@ TABLE_SPECS = [
 TABLE_CHECK, SUBMISSION_CHECK = "validation", "submission_validation"
 
 
-def _rules_of(table: TableSpec) -> list[str]:
-    return [rule.name for rule in RULES.values() if rule.applies(table)]
+@cache
+def _rules_of(table_id: str) -> list[str]:
+    return [rule.name for rule in RULES.values() if rule.applies(TABLES[table_id])]
 
 
 def _check_specs() -> list[dg.AssetCheckSpec]:
@@ -88,7 +91,7 @@ def _check_specs() -> list[dg.AssetCheckSpec]:
             dg.AssetCheckSpec(
                 TABLE_CHECK,
                 asset=table_key(t.id),
-                description=f"Validation of {t.id}: " + ", ".join(_rules_of(t)) + ". Errors block the partition; "
+                description=f"Validation of {t.id}: " + ", ".join(_rules_of(t.id)) + ". Errors block the partition; "
                 "the metadata lists every rule with its errors and warnings and the offending cells.",
                 blocking=True,
                 partitions_def=submission_partitions,
@@ -134,7 +137,9 @@ def ilmq_tables(context: dg.AssetExecutionContext, storage: IlmsStorage, warehou
         publish_read_copy(conn)  # analysts see the loads just committed
     context.log.info("\n".join(f"{c} {r}: replaced {len(selected)} tables from {staged[(r, c)].submission['original_name']}; "
                                 f"validation {v.verdict}" for (r, c), v in validations.items()))  # fmt: skip
-    evaluations = [_check_evaluation(check_key, round_, country, validation, reports[(round_, country)])
+    by_table = {pair: _findings_by_table(v) for pair, v in validations.items()}
+    evaluations = [_check_evaluation(check_key, round_, country, validation, by_table[(round_, country)],
+                                     reports[(round_, country)])
                    for check_key in context.selected_asset_check_keys
                    for (round_, country), validation in validations.items()]  # fmt: skip
     blocked = _blocked_partitions(evaluations)
@@ -192,14 +197,20 @@ def _table_metadata(stats: dict[tuple[str, str], dict], preview: str) -> dict:
     }
 
 
-def _check_evaluation(key: dg.AssetCheckKey, round_: str, country: str, v: Validation, report) -> dg.AssetCheckEvaluation:
+def _findings_by_table(v: Validation) -> dict[str, pd.DataFrame]:
+    """The submission's findings split by table once (a partition has a check per table)."""
+    return dict(tuple(v.findings.groupby("table_id", sort=False))) if len(v.findings) else {}
+
+
+def _check_evaluation(key: dg.AssetCheckKey, round_: str, country: str, v: Validation,
+                      by_table: dict[str, pd.DataFrame], report) -> dg.AssetCheckEvaluation:
     """A table's check (or the submission's) on one partition: its findings, and a row per rule."""
     if key.name == SUBMISSION_CHECK:
         found, rules, what = v.findings, list(RULES), "the submission"
     else:
         table_id = key.asset_key.path[-1]
-        found, rules, what = v.findings[v.findings["table_id"] == table_id], _rules_of(TABLES[table_id]), table_id
-    severities = Counter(found["severity"])
+        found, rules, what = by_table.get(table_id, v.findings.iloc[0:0]), _rules_of(table_id), table_id
+    severities = Counter(found["severity"]) if len(found) else Counter()
     errors, warns, reviewed = severities["error"], severities["warning"], severities["reviewed"]
     return dg.AssetCheckEvaluation(
         asset_key=key.asset_key,
@@ -232,12 +243,20 @@ def _rules_table(findings: pd.DataFrame, rules: list[str]) -> str:
 
 
 def _preview(conn, table_id: str, partitions: list[tuple[str, str]]) -> str:
+    """The first rows of the run's first partition as a Markdown table."""
     round_, country = partitions[0]
-    frame: pd.DataFrame = conn.execute(
+    table = rows_markdown(conn.execute(
         f"SELECT ref_area, round, indicator, sex, classif1, classif2, time, obs_value, note, cell FROM ilmq.{table_id}"
         " WHERE round = ? AND ref_area = ? ORDER BY time, cell LIMIT ?",
         [int(round_), country, PREVIEW_ROWS],
-    ).df()
-    if frame.empty:
+    ))  # fmt: skip
+    if table is None:
         return f"{country} {round_}: table not reported (no values in sheet `{table_id}`)."
-    return f"First rows of {country} {round_}:\n\n" + frame.to_markdown(index=False)
+    return f"First rows of {country} {round_}:\n\n" + table
+
+
+def rows_markdown(result) -> str | None:
+    """A query's rows as a Markdown table (None when there are none), made from the rows themselves: a data
+    frame per preview cost more than the rest of an asset's metadata."""
+    rows = result.fetchall()
+    return tabulate(rows, [c[0] for c in result.description], tablefmt="pipe") if rows else None

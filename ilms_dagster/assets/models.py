@@ -11,10 +11,9 @@ models (a run killed midway leaves the warehouse with some models rebuilt: the n
 from pathlib import Path
 
 import dagster as dg
-import pandas as pd
 from dagster_duckdb import DuckDBResource
 
-from ilms_dagster.assets.ilmq import SUBMISSIONS_KEY, table_key
+from ilms_dagster.assets.ilmq import SUBMISSIONS_KEY, rows_markdown, table_key
 
 ILOSTAT_IMPORTS_KEY = dg.AssetKey(["raw", "ilostat_imports"])  # the asset of assets/ilostat.py
 from ilms_dagster.models import MODEL_SCHEMAS, MODELS_DIR, Built, Model, build, discover
@@ -93,14 +92,14 @@ def _models_asset(models: dict[str, Model]) -> dg.AssetsDefinition:
         with warehouse.get_connection() as conn:
             for model in selected:
                 built = build(conn, model)
-                preview: pd.DataFrame = conn.execute(f"SELECT * FROM {model.table} LIMIT {PREVIEW_ROWS}").df()
+                preview = rows_markdown(conn.execute(f"SELECT * FROM {model.table} LIMIT {PREVIEW_ROWS}"))
                 context.log.info(f"{model.table}: {built.rows} rows")
                 yield dg.MaterializeResult(
                     asset_key=model_key(model),
                     metadata={
                         "dagster/row_count": built.rows,
                         "dagster/column_schema": _column_schema(model, built),
-                        "preview": dg.MetadataValue.md(preview.to_markdown(index=False) if len(preview) else "(no rows)"),
+                        "preview": dg.MetadataValue.md(preview or "(no rows)"),
                     },
                 )
             publish_read_copy(conn)  # the whole set the run built, published as one

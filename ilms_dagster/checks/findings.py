@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections import Counter
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import datetime
 from pathlib import Path
 
@@ -56,19 +58,24 @@ class Validation:
     def sha256(self) -> str:
         return self.submission["sha256"]
 
+    @cached_property
+    def _severities(self) -> Counter:
+        """Findings by severity, counted once (the findings are fixed when the Validation is made)."""
+        return Counter(self.findings["severity"]) if len(self.findings) else Counter()
+
     @property
     def errors(self) -> int:
-        return int((self.findings["severity"] == "error").sum())
+        return self._severities["error"]
 
     @property
     def warnings(self) -> int:
-        return int((self.findings["severity"] == "warning").sum())
+        return self._severities["warning"]
 
     @property
     def reviewed(self) -> int:
-        return int((self.findings["severity"] == "reviewed").sum())
+        return self._severities["reviewed"]
 
-    @property
+    @cached_property
     def verdict(self) -> str:
         if self.errors:
             return f"blocked: {self.errors} error(s) to correct before the data can be used"
