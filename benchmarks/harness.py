@@ -8,8 +8,8 @@ the same thing.
     python benchmarks/harness.py ilms-run <data dir> <round> [<ISO3> ...]          # `ilms run --no-publish`
     python benchmarks/harness.py ilms-run-publish <data dir> <round> [<ISO3> ...]  # `ilms run`, publication included
 
-The child prints one JSON line last: wall and CPU seconds (user + system, all threads), peak RSS (MB) and
-bytes written to storage (/proc/self/io write_bytes) and through write() (wchar).
+The child prints one JSON line last: wall and CPU seconds (user + system, all threads), peak RSS (MB),
+bytes written to storage (/proc/self/io write_bytes) and through write() (wchar), and its CPU by phase.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def bare(data_dir: Path, partitions: list[tuple[str, str]], models: bool = True,
     from ilms_dagster.resources.warehouse import (ensure_schema, publish_read_copy, replace_partition, transaction,
                                                   warehouse_path)  # fmt: skip
 
-    storage, started = default_storage(), time.perf_counter()
+    storage, started, phases = default_storage(), time.perf_counter(), {"imports": _cpu()}
     if workers > 1:
         from concurrent.futures import ProcessPoolExecutor
 
@@ -73,17 +73,43 @@ def bare(data_dir: Path, partitions: list[tuple[str, str]], models: bool = True,
                 record(conn, validation)
             write_feedback(storage.feedback, validation)
         publish_read_copy(conn)
-        ingested = time.perf_counter()
+        ingested, phases["ingestion"] = time.perf_counter(), _cpu() - phases["imports"]
         if models:
             build_all(conn, discover())
             publish_read_copy(conn)
-    return {"ingest_s": ingested - started, "models_s": time.perf_counter() - ingested}
+        phases["models"] = _cpu() - phases["imports"] - phases["ingestion"]
+    return {"ingest_s": ingested - started, "models_s": time.perf_counter() - ingested, "cpu_phases": phases}
 
 
-def ilms_run(round_: str, countries: list[str], publish: bool = False) -> None:
-    """`ilms run` itself; without the publication unless `publish` (the bare path does not publish)."""
+def _cpu() -> float:
+    """CPU seconds of this process so far (user + system, all threads; interpreter start-up included)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def ilms_run(round_: str, countries: list[str], publish: bool = False) -> dict:
+    """`ilms run` itself; without the publication unless `publish` (the bare path does not publish). Its CPU by
+    phase: the instance (opened, or created on first use), each job's in-process run, and around them the
+    start-up and imports (before the instance) and the rest (inbox scan, summary)."""
+    import dagster as dg
+
+    from ilms_dagster import instance
     from ilms_dagster.cli import app
 
+    phases: dict[str, float] = {}
+    opened, execute = instance.open_instance, dg.JobDefinition.execute_in_process
+
+    def timed(name: str, fn, *a, **kw):
+        before = _cpu()
+        phases.setdefault("imports", before)
+        try:
+            return fn(*a, **kw)
+        finally:
+            phases[name] = phases.get(name, 0.0) + _cpu() - before
+
+    instance.open_instance = lambda: timed("instance", opened)
+    dg.JobDefinition.execute_in_process = lambda job, *a, **kw: timed(
+        "ingestion" if job.name == "ingest_submissions" else "models", execute, job, *a, **kw)  # fmt: skip
     args = ["run", "--round", round_, "--publish" if publish else "--no-publish"]
     args += [a for c in countries for a in ("--country", c)]
     try:
@@ -91,6 +117,10 @@ def ilms_run(round_: str, countries: list[str], publish: bool = False) -> None:
     except SystemExit as exc:  # typer.Exit in standalone_mode=False
         if exc.code:
             raise
+    finally:
+        instance.open_instance, dg.JobDefinition.execute_in_process = opened, execute
+    phases["rest"] = _cpu() - sum(phases.values())
+    return {"cpu_phases": phases}
 
 
 def child(argv: list[str]) -> None:
@@ -103,7 +133,7 @@ def child(argv: list[str]) -> None:
         partitions = [(spec.split(":")[0], c) for spec in argv[2:] for c in spec.split(":")[1].split(",")]
         timings = bare(data_dir, partitions, models=mode == "bare", workers=2 if mode == "bare-build" else 1)
     elif mode in ("ilms-run", "ilms-run-publish"):
-        ilms_run(argv[2], argv[3:], publish=mode == "ilms-run-publish")
+        timings = ilms_run(argv[2], argv[3:], publish=mode == "ilms-run-publish")
     else:
         raise SystemExit(f"unknown mode {mode!r}")
     usage, after = resource.getrusage(resource.RUSAGE_SELF), _io()

@@ -58,6 +58,11 @@ def main() -> None:
                      f"| {label} | {fmt.format(b)} | {fmt.format(d)} | - |")  # fmt: skip
     lines.append(f"| `ilms run` with the round's publication (charts, release workbook, pages, report PDF): wall, CPU of its own process (s) "
                  f"| - | {whole['process_wall_s']:.1f}, {whole['cpu_s']:.1f} | - |")
+    lines += ["", "Where the CPU goes (seconds, median of the runs; the bare path has no instance):", "",
+              "| phase | bare path | `ilms run` (Dagster) | Dagster - bare |", "|---|---|---|---|"]  # fmt: skip
+    for label, phase in PHASES:
+        b, d = (statistics.median(phase_cpu(r, phase) for r in reports[mode]) for mode in ("bare", "ilms-run"))
+        lines.append(f"| {label} | {b:.2f} | {d:.2f} | {d - b:+.2f} |")
     per_partition = med("ilms-run", "write_bytes") / n / 2**20
     lines += ["", f"Dagster events: {events} in {runs} ingestion run(s) for {partitions} partitions = "
               f"**{events / partitions:.0f} events per partition**; written to storage per partition: "
@@ -67,6 +72,19 @@ def main() -> None:
     write_section("overhead", text)
     write_section("overhead", text, doc=README)
     write_section("main-output", "```\n" + abridged(whole["output"]) + "\n```", doc=README)
+
+
+PHASES = [("start-up and imports", "imports"), ("Dagster instance (opened; created, in a fresh data folder)", "instance"),
+          ("ingestion (one run over the round's partitions)", "ingestion"), ("models (every SQL model, read copy)", "models"),
+          ("the rest (inbox scan, summary)", "rest")]  # fmt: skip
+
+
+def phase_cpu(report: dict, phase: str) -> float:
+    """A run's CPU in one phase; "rest" is what its process used outside the other phases."""
+    phases = report["cpu_phases"]
+    if phase == "rest":
+        return report["cpu_s"] - sum(v for k, v in phases.items() if k != "rest")
+    return phases.get(phase, 0.0)
 
 
 def abridged(output: list[str]) -> str:
