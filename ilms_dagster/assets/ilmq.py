@@ -17,7 +17,7 @@ from dagster_duckdb import DuckDBResource
 from tabulate import tabulate
 
 from ilms_dagster.assets.intake import submission_file
-from ilms_dagster.checks import RULES, Validation, markdown, record, validate_submission, write_feedback
+from ilms_dagster.checks import RULES, Validation, markdown, record, severity_counts, validate_submission, write_feedback
 from ilms_dagster.intake import StagedSubmission
 from ilms_dagster.partitions import BACKFILL_POLICY, partition_rounds_countries, submission_key, submission_partitions
 from ilms_dagster.registry import TABLES, TableSpec
@@ -199,7 +199,7 @@ def _table_metadata(stats: dict[tuple[str, str], dict], preview: str) -> dict:
 
 def _findings_by_table(v: Validation) -> dict[str, pd.DataFrame]:
     """The submission's findings split by table once (a partition has a check per table)."""
-    return dict(tuple(v.findings.groupby("table_id", sort=False))) if len(v.findings) else {}
+    return dict(tuple(v.findings.groupby("table_id", sort=False)))
 
 
 def _check_evaluation(key: dg.AssetCheckKey, round_: str, country: str, v: Validation,
@@ -210,7 +210,7 @@ def _check_evaluation(key: dg.AssetCheckKey, round_: str, country: str, v: Valid
     else:
         table_id = key.asset_key.path[-1]
         found, rules, what = by_table.get(table_id, v.findings.iloc[0:0]), _rules_of(table_id), table_id
-    severities = Counter(found["severity"]) if len(found) else Counter()
+    severities = severity_counts(found)
     errors, warns, reviewed = severities["error"], severities["warning"], severities["reviewed"]
     return dg.AssetCheckEvaluation(
         asset_key=key.asset_key,

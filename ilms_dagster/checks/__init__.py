@@ -13,12 +13,12 @@ import duckdb
 import pandas as pd
 
 from ilms_dagster.checks.expectations import run_expectations
-from ilms_dagster.checks.findings import Validation, feedback_path, markdown, record, write_feedback
+from ilms_dagster.checks.findings import Validation, feedback_path, markdown, record, severity_counts, write_feedback
 from ilms_dagster.checks.reviews import apply_reviews
 from ilms_dagster.checks.rules import RULES, Rule, run_sql_rules
 from ilms_dagster.intake import StagedSubmission
 
-__all__ = ["RULES", "Rule", "Validation", "feedback_path", "markdown", "record", "run_expectations",
+__all__ = ["RULES", "Rule", "Validation", "feedback_path", "markdown", "record", "severity_counts", "run_expectations",
            "validate_submission", "write_feedback"]  # fmt: skip
 
 

@@ -60,8 +60,8 @@ class Validation:
 
     @cached_property
     def _severities(self) -> Counter:
-        """Findings by severity, counted once (the findings are fixed when the Validation is made)."""
-        return Counter(self.findings["severity"]) if len(self.findings) else Counter()
+        """Counted once: the findings are fixed when the Validation is made."""
+        return severity_counts(self.findings)
 
     @property
     def errors(self) -> int:
@@ -86,6 +86,11 @@ class Validation:
     def of(self, table_id: str, check_name: str) -> pd.DataFrame:
         f = self.findings
         return f[(f["table_id"] == table_id) & (f["check_name"] == check_name)]
+
+
+def severity_counts(findings: pd.DataFrame) -> Counter:
+    """Findings by severity ("error", "warning", "reviewed"; 0 for one that does not occur)."""
+    return Counter(findings["severity"])
 
 
 def record(conn: duckdb.DuckDBPyConnection, v: Validation) -> None:
