@@ -8,6 +8,8 @@ so the two readers cannot disagree on a cell (tests/test_reader.py compares them
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Iterable
 from datetime import date, datetime
 from pathlib import Path
@@ -20,13 +22,21 @@ class UnreadableWorkbook(ValueError):
     """The file is not a workbook either reader can open."""
 
 
-def read_grids(path: Path, sheets: Iterable[str], reader: str = "calamine") -> tuple[list[str], dict[str, Grid]]:
-    """(every sheet name in the workbook, {name: grid} of the wanted `sheets` that exist)."""
+def read_grids(path: Path, sheets: Iterable[str], reader: str = "calamine",
+               checked: Iterable[str] | None = None) -> tuple[list[str], dict[str, Grid]]:
+    """(every sheet name in the workbook, {name: grid} of the wanted `sheets` that exist).
+
+    `checked`, where given, names the sheets as the guard passes them (`guards.inspect_stepwise` after its
+    first step) and is gone through whole, its errors raised as they come: calamine reads a sheet only once
+    it is named there, in a thread of its own while the guard checks the next sheet (calamine releases the
+    GIL, so on two cores the two overlap); openpyxl reads once every sheet is checked."""
+    if reader not in READERS:
+        raise ValueError(f"unknown workbook reader {reader!r}; choose one of {', '.join(READERS)}")
     if reader == "calamine":
-        return _read_calamine(path, sheets)
-    if reader == "openpyxl":
-        return _read_openpyxl(path, sheets)
-    raise ValueError(f"unknown workbook reader {reader!r}; choose one of {', '.join(READERS)}")
+        return _read_calamine(path, list(sheets), checked)
+    for _ in checked or ():
+        pass
+    return _read_openpyxl(path, sheets)
 
 
 def plain(value: object) -> object:
@@ -47,36 +57,55 @@ def cell_at(grid: Grid, row: int, col: int) -> object:
     return plain(line[col - 1]) if col <= len(line) else None
 
 
-def _read_calamine(path: Path, sheets: Iterable[str]) -> tuple[list[str], dict[str, Grid]]:
-    """calamine's grids; a workbook calamine panics on (a Rust panic is a BaseException, e.g. a duration cell out
-    of its range) is read by openpyxl instead: it is a workbook, and its cells get the parser's usual findings."""
+_REST, _END = object(), object()  # the calamine thread's last two jobs: every wanted sheet not read yet; stop
+
+
+def _read_calamine(path: Path, sheets: list[str], checked: Iterable[str] | None) -> tuple[list[str], dict[str, Grid]]:
+    """calamine's grids, each sheet read once `checked` names it; a workbook calamine panics on (a Rust panic is
+    a BaseException, e.g. a duration cell out of its range) is read by openpyxl instead: it is a workbook, and
+    its cells get the parser's usual findings."""
+    wanted = set(sheets)
+    jobs: queue.SimpleQueue = queue.SimpleQueue()
+    done: dict = {"grids": {}}
+    worker = threading.Thread(target=_calamine_worker, args=(path, sheets, jobs, done), name="calamine", daemon=True)
+    worker.start()
     try:
-        return _read_calamine_grids(path, sheets)
-    except (KeyboardInterrupt, SystemExit, GeneratorExit):
-        raise
-    except BaseException as exc:
-        if type(exc).__name__ != "PanicException":
-            raise
-        return _read_openpyxl(path, sheets)
+        for name in checked or ():
+            if name in wanted:
+                jobs.put(name)
+        jobs.put(_REST)
+    finally:
+        jobs.put(_END)
+        worker.join()
+    if (exc := done.get("error")) is not None:
+        if isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit)):
+            raise exc
+        if type(exc).__name__ == "PanicException":
+            return _read_openpyxl(path, sheets)
+        raise UnreadableWorkbook(f"{type(exc).__name__}: {exc}") from None
+    grids = done["grids"]
+    return done["names"], {name: grids[name] for name in sheets if name in grids}
 
 
-def _read_calamine_grids(path: Path, sheets: Iterable[str]) -> tuple[list[str], dict[str, Grid]]:
+def _calamine_worker(path: Path, sheets: list[str], jobs: queue.SimpleQueue, done: dict) -> None:
+    """Open the workbook, then read each sheet named by `jobs` until _END; the first error is kept in `done`
+    (calamine raises its own error types for zip, XML and passwords, and OSErrors)."""
     import python_calamine
 
     try:
         wb = python_calamine.CalamineWorkbook.from_path(str(path))
-    except Exception as exc:  # calamine raises its own error types (zip, XML, password) and OSErrors
-        raise UnreadableWorkbook(f"{type(exc).__name__}: {exc}") from None
+    except BaseException as exc:  # noqa: BLE001 - given to the caller's thread
+        done["error"] = exc
+        return
     try:
-        names = list(wb.sheet_names)
-        grids = {}
-        for name in sheets:
-            if name not in names:
-                continue
-            grids[name] = wb.get_sheet_by_name(name).to_python(skip_empty_area=False)
-        return names, grids
-    except Exception as exc:
-        raise UnreadableWorkbook(f"{type(exc).__name__}: {exc}") from None
+        names = done["names"] = list(wb.sheet_names)
+        grids = done["grids"]
+        while (job := jobs.get()) is not _END:
+            for name in [n for n in sheets if n not in grids] if job is _REST else [job]:
+                if name in names and name not in grids:
+                    grids[name] = wb.get_sheet_by_name(name).to_python(skip_empty_area=False)
+    except BaseException as exc:  # noqa: BLE001
+        done["error"] = exc
     finally:
         wb.close()
 

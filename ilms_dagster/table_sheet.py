@@ -11,14 +11,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from itertools import chain
+from itertools import chain, compress
 from math import isfinite
+from operator import itemgetter, not_
 
 from openpyxl.utils import get_column_letter
 
 from ilms_dagster.reader import Grid, cell_at, plain
 from ilms_dagster.registry import find_country
-from ilms_dagster.structure import Problem, outside_grid
+from ilms_dagster.structure import Margins, Problem, margins_of, outside_grid
 
 NOT_AVAILABLE, CONFIDENTIAL, ZERO = "..", "x", "-"
 MARKER_NOTES = {NOT_AVAILABLE: "not available", CONFIDENTIAL: "confidential"}
@@ -47,7 +48,7 @@ class SheetCells:
         passes: it does for stripped text and whole numbers (a year: 2021.0 == 2021, str(plain(2021.0)) == "2021")."""
         wanted = [w for _, _, w, _ in self.expected]
         safe = all(type(w) is int or (type(w) is str and w and w == w.strip()) for w in wanted)
-        return wanted if safe else None
+        return tuple(wanted) if safe else None
 
     @cached_property
     def _input_rows(self) -> tuple[tuple[int, ...], int, int] | None:
@@ -61,12 +62,34 @@ class SheetCells:
             return None
         return tuple(r - 1 for r in rows), cols[0] - 1, cols[-1]
 
-    def headers_match(self, grid: Grid) -> bool:
+    @cached_property
+    def key_columns(self) -> tuple[tuple, ...]:
+        """The inputs' keys as columns (table id, indicator, sex, classif1, classif2, year, cell reference)."""
+        return _columns([key for _, _, key in self.inputs])
+
+    @cached_property
+    def margins(self) -> Margins:
+        return margins_of(self.allowed)
+
+    @cached_property
+    def _getters(self) -> dict[int, tuple]:
+        return {}
+
+    def getters(self, width: int) -> tuple:
+        """(header cells, input cells) of a flat grid `width` cells wide (`flat_grid`), each one C-level call."""
+        if (got := self._getters.get(width)) is None:
+            got = self._getters[width] = (_getter([(r - 1) * width + c - 1 for r, c, _, _ in self.expected]),
+                                          _getter([(r - 1) * width + c - 1 for r, c, _ in self.inputs]))  # fmt: skip
+        return got
+
+    def headers_match(self, grid: Grid, flat: list | None = None) -> bool:
         """Every header cell holds its expected label (False also when the grid is too small to tell)."""
         if self._header_values is None:
             return False
+        if flat is not None:
+            return self.getters(len(grid[0]))[0](flat) == self._header_values
         try:
-            return [grid[r - 1][c - 1] for r, c, _, _ in self.expected] == self._header_values
+            return tuple(grid[r - 1][c - 1] for r, c, _, _ in self.expected) == self._header_values
         except IndexError:
             return False
 
@@ -81,28 +104,66 @@ class SheetCells:
 def read_table_sheet(grid: Grid, layout: SheetCells, problems: list[Problem], columns: dict[str, list]) -> None:
     """Append the sheet's values to `columns`, or its problems to `problems`."""
     sheet, before = layout.sheet, len(problems)
-    if not layout.headers_match(grid):
+    flat = flat_grid(grid, layout.height, layout.width)
+    if not layout.headers_match(grid, flat):
         for row, col, wanted, what in layout.expected:
             found = cell_at(grid, row, col)
             if str(found).strip() != str(wanted):
                 problems.append((sheet, f"{get_column_letter(col)}{row}", f"expected {what} {wanted!r}, found {found!r}"))
     if len(problems) > before:  # moved rows or columns: values would land in the wrong series
         return
-    problems += outside_grid(sheet, grid, layout.allowed)
-    rows, width = len(grid), layout.width
-    grid = [line if len(line) >= width else [*line, *[None] * (width - len(line))] for line in grid]
-    grid += [[None] * width] * (layout.height - rows)
-    inputs = layout.inputs + _added_partner_inputs(grid, layout, problems) if layout.added else layout.inputs
-    raws = layout.input_cells(grid)
-    raws += [grid[r - 1][c - 1] for r, c, _ in inputs[len(layout.inputs):]]
-    _read_values(raws, [key for _, _, key in inputs], sheet, problems, columns)
+    problems += outside_grid(sheet, grid, layout.allowed, layout.margins)
+    if flat is None:
+        rows, width = len(grid), layout.width
+        grid = [line if len(line) >= width else [*line, *[None] * (width - len(line))] for line in grid]
+        grid += [[None] * width] * (layout.height - rows)
+        raws = layout.input_cells(grid)
+    else:
+        raws = list(layout.getters(len(grid[0]))[1](flat))
+    keys = layout.key_columns
+    if added := (_added_partner_inputs(grid, layout, problems) if layout.added else ()):
+        raws += [grid[r - 1][c - 1] for r, c, _ in added]
+        keys = tuple(a + b for a, b in zip(keys, _columns([key for _, _, key in added]), strict=True))
+    _read_values(raws, keys, sheet, problems, columns)
 
 
-def _read_values(raws: list, keys: list[Key], sheet: str, problems: list[Problem], columns: dict[str, list]) -> None:
-    """Append every filled input cell (`raws`, keyed by `keys`) to `columns`; a blank cell gives no row, a cell
-    that is neither a number nor a marker a problem naming it."""
-    kept = [i for i, raw in enumerate(raws) if type(raw) is float or (raw is not None and raw != "")]
-    values = [raws[i] for i in kept]
+def flat_grid(grid: Grid, height: int, width: int) -> list | None:
+    """The grid's cells row after row, where its rows are of one width and it has at least `height` rows and
+    `width` columns (as both readers give a table sheet); else None."""
+    if len(grid) < height or not grid or len(grid[0]) < width or len(set(map(len, grid))) != 1:
+        return None
+    return list(chain.from_iterable(grid))
+
+
+def _getter(at: list[int]):
+    """A function giving the tuple of items at `at` of a sequence."""
+    if len(at) > 1:
+        return itemgetter(*at)
+    return lambda items: tuple(items[i] for i in at)
+
+
+def _columns(keys: list[Key]) -> tuple[tuple, ...]:
+    return tuple(zip(*keys)) if keys else ((),) * len(PARSED[:6]) + ((),)
+
+
+def _pick(items, at: list[int]) -> list:
+    """items[i] for every i in `at`, in one C-level call."""
+    return list(itemgetter(*at)(items)) if len(at) > 1 else [items[i] for i in at]
+
+
+def _filled(raws: list) -> list[int]:
+    """The positions of the cells that are not blank (None or '')."""
+    try:
+        return list(compress(range(len(raws)), map(not_, map(_BLANKS.__contains__, raws))))
+    except TypeError:  # an unhashable value: not blank
+        return [i for i, raw in enumerate(raws) if raw is not None and raw != ""]
+
+
+def _read_values(raws: list, keys: tuple[tuple, ...], sheet: str, problems: list[Problem], columns: dict[str, list]) -> None:
+    """Append every filled input cell (`raws`, keyed by the columns `keys`) to `columns`; a blank cell gives no
+    row, a cell that is neither a number nor a marker a problem naming it."""
+    kept = _filled(raws)
+    values = _pick(raws, kept)
     notes = [None] * len(kept)
     if not (set(map(type, values)) <= {float} and all(map(isfinite, values))):  # a marker, text, a date...
         odd = [j for j, raw in enumerate(values) if type(raw) is not float or not isfinite(raw)]
@@ -111,7 +172,7 @@ def _read_values(raws: list, keys: list[Key], sheet: str, problems: list[Problem
             raw = values[j]
             value, note = _cell_value(raw)
             if value is _INVALID:
-                problems.append((sheet, keys[kept[j]][6], f"expected a number or '..', 'x', '-', found {_kind(raw)} {raw!r}"))
+                problems.append((sheet, keys[6][kept[j]], f"expected a number or '..', 'x', '-', found {_kind(raw)} {raw!r}"))
             if value is _INVALID or value is _BLANK:
                 dropped.add(j)
             else:
@@ -120,12 +181,10 @@ def _read_values(raws: list, keys: list[Key], sheet: str, problems: list[Problem
             kept, values, notes = ([x for j, x in enumerate(seq) if j not in dropped] for seq in (kept, values, notes))
     if not kept:
         return
-    kept_keys = [keys[i] for i in kept]
-    for name, column in zip(PARSED[:6], zip(*kept_keys)):
-        columns[name] += column
+    for name, column in zip((*PARSED[:6], "cell"), keys, strict=True):
+        columns[name] += _pick(column, kept)
     columns["obs_value"] += values
     columns["note"] += notes
-    columns["cell"] += [key[6] for key in kept_keys]
 
 
 def _added_partner_inputs(grid: Grid, layout: SheetCells, problems: list[Problem]) -> tuple:
@@ -162,6 +221,7 @@ def _added_partner_inputs(grid: Grid, layout: SheetCells, problems: list[Problem
 
 
 _BLANK, _INVALID = object(), object()
+_BLANKS = frozenset({None, ""})
 
 
 def _kind(raw) -> str:

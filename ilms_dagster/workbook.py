@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 from openpyxl.utils import get_column_letter
 
-from ilms_dagster.guards import FileRejected, inspect_workbook, quoted
+from ilms_dagster.guards import FileRejected, inspect_stepwise, quoted
 from ilms_dagster.reader import UnreadableWorkbook, as_date_text, cell_at, read_grids
 from ilms_dagster.structure import outside_grid, sheet_problems
 from ilms_dagster.table_sheet import PARSED, SheetCells, read_table_sheet
@@ -185,9 +185,10 @@ def parse_workbook(
 
 
 def _parse(path: Path, country: str, round_, sha256: str, tables: list[TableSpec], label: str, reader: str) -> Submission:
-    facts = inspect_workbook(path)  # every size limit, before a reader decompresses anything
+    steps = inspect_stepwise(path)  # every size limit, before a reader decompresses a part
+    facts = next(steps)  # the zip's directory, workbook part and shared strings; the sheets as the reader goes
     try:
-        sheet_names, grids = read_grids(path, [METADATA_SHEET, NOTES_SHEET, *(t.sheet for t in tables)], reader)
+        sheet_names, grids = read_grids(path, [METADATA_SHEET, NOTES_SHEET, *(t.sheet for t in tables)], reader, steps)
     except UnreadableWorkbook as exc:
         raise SubmissionError(label, [("-", "-", f"not a readable .xlsx workbook ({exc}) (rule: a readable .xlsx workbook)")]) from None
     if METADATA_SHEET not in sheet_names:

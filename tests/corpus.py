@@ -129,6 +129,16 @@ def _patch(member: str, change: Callable[[bytes], bytes], extra: dict[str, bytes
     return build
 
 
+def _append_rows(rows: bytes) -> Callable[[bytes], bytes]:
+    return lambda xml: xml.replace(b"</sheetData>", rows + b"</sheetData>")
+
+
+def _prefixed(xml: bytes) -> bytes:
+    """The sheet with every element written with the prefix x: (as some .NET writers do), the same to calamine."""
+    xml = re.sub(rb"<(/?)([A-Za-z])", rb"<\1x:\2", xml)
+    return xml.replace(b'<x:worksheet xmlns="', b'<x:worksheet xmlns:x="', 1)
+
+
 def _doctype(body: bytes) -> Callable[[bytes], bytes]:
     def change(xml: bytes) -> bytes:
         return re.sub(rb"^(<\?xml[^>]*\?>)?", lambda m: (m.group(1) or b"") + body, xml, count=1)
@@ -293,6 +303,19 @@ KINDS: dict[str, Kind] = {
     "cells far below the grid": Kind(_outside("Z150000"), REJECTED, ("ILMS_MAX_CELLS",)),
     "a far cell referenced in single quotes": Kind(_patch(SHEET_MEMBER, lambda x: x.replace(
         b"</sheetData>", b"<row r = '150000'><c r = 'Z150000'><v>1</v></c></row></sheetData>")), REJECTED, ("ILMS_MAX_CELLS",)),
+    # references as calamine reads them, not only as Excel writes them
+    "a far cell with lower-case column letters": Kind(_patch(SHEET_MEMBER, _append_rows(b'<row r="300"><c r="zz300"><v>1</v></c></row>')),
+                                                      REJECTED, ("ILMS_MAX_CELLS", "column 702")),
+    "a column of four letters": Kind(_patch(SHEET_MEMBER, _append_rows(b'<row r="200"><c r="AAAA200"><v>1</v></c></row>')),
+                                     REJECTED, ("ILMS_MAX_CELLS", "column 18279")),
+    "a cell's reference given twice, the far one last": Kind(_patch(SHEET_MEMBER, _append_rows(b'<row r="300"><c r="A300" r="ZZ300"><v>1</v></c></row>')),
+                                                             REJECTED, ("ILMS_MAX_CELLS",)),
+    "a far cell in a sheet written with a namespace prefix (x:c)": Kind(_patch(SHEET_MEMBER, lambda x: _prefixed(_append_rows(
+        b'<row r="300"><c r="ZZ300"><v>1</v></c></row>')(x))), REJECTED, ("ILMS_MAX_CELLS",)),
+    "a cell reference calamine cannot read": Kind(_patch(SHEET_MEMBER, _append_rows(b'<row r="300"><c r="C3x1"><v>1</v></c></row>')),
+                                                  REJECTED, ("not a readable .xlsx workbook", "a readable .xlsx workbook")),
+    "a formula in a sheet written with a namespace prefix (x:f)": Kind(_patch(SHEET_MEMBER, lambda x: _prefixed(_set_cell_xml(
+        lambda: input_cell("2024", 3), b"<f>1+2</f><v>3</v>")(x))), REJECTED, ("holds a formula", "values, not formulas")),
     # XML declarations
     "entity bomb in a sheet": Kind(_patch(SHEET_MEMBER, _doctype(ENTITY_BOMB)), REJECTED, ("no XML entity declarations", SHEET_MEMBER)),
     "entity bomb in shared strings": Kind(_with_part("xl/sharedStrings.xml", lambda: b'<?xml version="1.0"?>' + ENTITY_BOMB + b"<sst><si><t>&lol3;</t></si></sst>"),
