@@ -179,6 +179,8 @@ def parse_workbook(
         raise
     except FileRejected as exc:
         raise SubmissionError(label, [(exc.sheet, exc.cell, str(exc))]) from None
+    except UnreadableWorkbook as exc:
+        raise SubmissionError(label, [("-", "-", f"not a readable .xlsx workbook ({exc}) (rule: a readable .xlsx workbook)")]) from None
     except Exception as exc:  # a reader's or the parser's own failure on a hostile file: still the file's problem
         raise SubmissionError(label, [("-", "-", f"could not be read ({type(exc).__name__}: {str(exc)[:200]}) "
                                                  "(rule: a readable .xlsx workbook)")]) from None
@@ -187,10 +189,13 @@ def parse_workbook(
 def _parse(path: Path, country: str, round_, sha256: str, tables: list[TableSpec], label: str, reader: str) -> Submission:
     steps = inspect_stepwise(path)  # every size limit, before a reader decompresses a part
     facts = next(steps)  # the zip's directory, workbook part and shared strings; the sheets as the reader goes
-    try:
-        sheet_names, grids = read_grids(path, [METADATA_SHEET, NOTES_SHEET, *(t.sheet for t in tables)], reader, steps)
-    except UnreadableWorkbook as exc:
-        raise SubmissionError(label, [("-", "-", f"not a readable .xlsx workbook ({exc}) (rule: a readable .xlsx workbook)")]) from None
+    sheet_names, grids = read_grids(path, [METADATA_SHEET, NOTES_SHEET, *(t.sheet for t in tables)], reader, steps)
+    with grids:  # calamine may still be reading the later sheets: a grid is waited for where it is looked up
+        return _parse_grids(facts, sheet_names, grids, country, round_, sha256, tables, label)
+
+
+def _parse_grids(facts, sheet_names: list[str], grids, country: str, round_, sha256: str, tables: list[TableSpec],
+                 label: str) -> Submission:
     if METADATA_SHEET not in sheet_names:
         raise SubmissionError(label, [(METADATA_SHEET, "-", "sheet is missing")])
     structure = sheet_problems(facts, [METADATA_SHEET, *REFERENCE_SHEETS, NOTES_SHEET, *(t.sheet for t in TABLES.values()),

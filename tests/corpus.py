@@ -312,6 +312,8 @@ KINDS: dict[str, Kind] = {
                                                              REJECTED, ("ILMS_MAX_CELLS",)),
     "a far cell in a sheet written with a namespace prefix (x:c)": Kind(_patch(SHEET_MEMBER, lambda x: _prefixed(_append_rows(
         b'<row r="300"><c r="ZZ300"><v>1</v></c></row>')(x))), REJECTED, ("ILMS_MAX_CELLS",)),
+    "a far cell calamine would take 2 GiB for": Kind(_patch(SHEET_MEMBER, _append_rows(b'<row r="99999"><c r="ZZ99999"><v>1</v></c></row>')),
+                                                     REJECTED, ("ILMS_MAX_CELLS", "row 99999, column 702")),
     "a cell reference calamine cannot read": Kind(_patch(SHEET_MEMBER, _append_rows(b'<row r="300"><c r="C3x1"><v>1</v></c></row>')),
                                                   REJECTED, ("not a readable .xlsx workbook", "a readable .xlsx workbook")),
     "a formula in a sheet written with a namespace prefix (x:f)": Kind(_patch(SHEET_MEMBER, lambda x: _prefixed(_set_cell_xml(

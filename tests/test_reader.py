@@ -100,6 +100,26 @@ def test_a_date_cell_out_of_calamines_range_is_read_by_openpyxl_and_reported(tmp
         assert [(sheet, cell) for sheet, cell, _ in caught.value.problems] == [("emp_by_age", ref)]
 
 
+def test_calamines_thread_ends_with_the_parse_whether_the_workbook_is_accepted_or_not(tmp_path, samples):
+    """calamine reads the sheets in a thread of its own (reader.read_grids): it ends when the parse does, also
+    when the parse stops at the first sheet (a wrong partition) with the later sheets still to read."""
+    import threading
+    import time
+
+    def calamine_threads() -> list[threading.Thread]:
+        deadline = time.monotonic() + 10
+        while (alive := [t for t in threading.enumerate() if t.name == "calamine"]) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return alive
+
+    path = samples[-1]
+    parse_workbook(path, path.name[:3], path.parent.name)
+    assert calamine_threads() == []
+    with pytest.raises(SubmissionError, match="does not match the submission's partition"):
+        parse_workbook(path, "QZZ", path.parent.name)
+    assert calamine_threads() == []
+
+
 def test_unknown_reader_is_a_clear_error(tmp_path):
     path = write_workbook(tmp_path / "THA.xlsx", "THA", ROUND)
     with pytest.raises(ValueError, match="unknown workbook reader 'xlrd'; choose one of calamine, openpyxl"):
