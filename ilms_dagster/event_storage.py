@@ -26,7 +26,7 @@ from ilms_dagster.partitions import without_stale_dimension_tags
 BUSY_TIMEOUT_SECONDS = 30
 CLAIM_RECHECK_SECONDS = 0.5  # a step waiting for a pool slot asks again this often (pool_wait.py)
 # The backfill daemon's loop (Dagster: a fixed 30 s); an idle pass is three queries (in progress, canceling, failing).
-BACKFILL_LOOP_SECONDS = 2
+BACKFILL_LOOP_SECONDS = 5
 
 
 class PooledSqliteEventLogStorage(ConsolidatedSqliteEventLogStorage):

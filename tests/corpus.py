@@ -35,7 +35,7 @@ CORPUS_ENV = {
     "ILMS_MAX_CELLS": "200000",
 }
 TABLE = "emp_by_activity"  # the sheet most kinds damage
-SHEET_MEMBER = "xl/worksheets/sheet12.xml"  # its part (Metadata is sheet1, then the tables in registry order)
+SHEET_MEMBER = "xl/worksheets/sheet12.xml"  # the part of a table sheet (olf_by_age) the XML-level kinds rewrite
 
 
 @dataclass(frozen=True)
