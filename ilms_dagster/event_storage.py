@@ -16,8 +16,10 @@ from contextlib import contextmanager
 
 import dagster as dg
 import yaml
+from dagster._core.execution.retries import auto_reexecution_should_retry_run
 from dagster._core.storage.event_log.schema import SqlEventLogStorageTable
 from dagster._core.storage.event_log.sqlite.consolidated_sqlite_event_log import ConsolidatedSqliteEventLogStorage
+from dagster._core.storage.tags import WILL_RETRY_TAG
 from dagster._serdes import ConfigurableClassData
 from sqlalchemy import create_engine, event
 
@@ -88,7 +90,8 @@ class IlmsInstance(dg.DagsterInstance):
     Dagster 1.13 also gives them the first partition's per-dimension tags: `partitions.without_stale_dimension_tags`);
     and whose daemon looks at backfills every BACKFILL_LOOP_SECONDS: Dagster's backfill loop sleeps a fixed
     30 s (`DEFAULT_DAEMON_INTERVAL_SECONDS`, read when the loop starts, no setting), so a backfill waited up to
-    30 s for its first runs and up to 30 s after its last one to show as completed."""
+    30 s for its first runs and up to 30 s after its last one to show as completed; and whose failing runs carry
+    their retry decision before their failure is stored (`_publish_retry_decision`)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -99,6 +102,25 @@ class IlmsInstance(dg.DagsterInstance):
 
     def create_run(self, *, tags=None, **kwargs):
         return super().create_run(tags=without_stale_dimension_tags(tags), **kwargs)
+
+    def handle_new_event(self, event, *, batch_metadata=None) -> None:
+        if self.run_retries_enabled and event.is_dagster_event and event.get_dagster_event().is_run_failure:
+            self._publish_retry_decision(event)
+        super().handle_new_event(event, batch_metadata=batch_metadata)
+
+    def _publish_retry_decision(self, event) -> None:
+        """Tag a failing run `dagster/will_retry` before its failure is stored. Dagster 1.13 stores the FAILURE
+        status first and the tag after it; a backfill daemon pass in between finds no run in progress and none
+        waiting to retry, finishes the backfill, and the retry daemon then refuses to retry a run of a finished
+        backfill: a killed worker's partitions were lost (dagster-io/dagster#34204). Dagster tags the run again
+        after storing the failure, with the same decision."""
+        run = self.get_run_by_id(event.run_id)
+        if run is None:
+            return
+        data = event.get_dagster_event().event_specific_data
+        reason = getattr(data, "failure_reason", None)
+        decision = auto_reexecution_should_retry_run(self, run.with_status(dg.DagsterRunStatus.FAILURE), reason)
+        self.add_run_tags(run.run_id, {WILL_RETRY_TAG: str(decision).lower()})
 
     @classmethod
     def config_schema(cls):

@@ -1,0 +1,69 @@
+"""A failed run of a backfill is retried even when the backfill daemon looks in the instant its failure lands:
+`IlmsInstance` publishes the run's retry decision before its FAILURE status (dagster-io/dagster#34204). A real
+failing run on a real instance; Dagster's own completion check is asked the moment the status is written."""
+
+from __future__ import annotations
+
+import logging
+
+import dagster as dg
+from dagster._core.execution.asset_backfill import backfill_runs_are_complete
+from dagster._core.storage.tags import BACKFILL_ID_TAG, WILL_RETRY_TAG
+
+BACKFILL = "retrytest"
+
+
+@dg.asset
+def fails_once() -> None:
+    raise RuntimeError("the worker died")
+
+
+def _instance(tmp_path, retries: bool) -> dg.DagsterInstance:
+    (tmp_path / "dagster.yaml").write_text(
+        "instance_class:\n  module: ilms_dagster.event_storage\n  class: IlmsInstance\n"
+        f"run_retries:\n  enabled: {str(retries).lower()}\n  max_retries: 2\n  retry_on_asset_or_op_failure: true\n"
+        "telemetry:\n  enabled: false\n"
+    )
+    return dg.DagsterInstance.from_config(str(tmp_path))
+
+
+def _fail_a_backfill_run(instance: dg.DagsterInstance, **tags: str) -> tuple[dg.DagsterRun, list]:
+    """Run `fails_once` as a run of backfill BACKFILL; return it and, for the moment its FAILURE status was
+    written, (its will_retry tag, whether Dagster's backfill daemon would find the backfill's runs complete)."""
+    seen = []
+    storage = instance.run_storage
+    original = storage.handle_run_event
+
+    def probe(run_id, event, update_timestamp=None):
+        original(run_id, event, update_timestamp)
+        if event.is_run_failure:
+            tags = instance.get_run_by_id(run_id).tags
+            seen.append((tags.get(WILL_RETRY_TAG), backfill_runs_are_complete(BACKFILL, instance, logging.getLogger())))
+
+    storage.handle_run_event = probe
+    try:
+        result = dg.materialize([fails_once], instance=instance, tags={BACKFILL_ID_TAG: BACKFILL} | tags,
+                                raise_on_error=False)  # fmt: skip
+    finally:
+        storage.handle_run_event = original
+    assert not result.success
+    return instance.get_run_by_id(result.run_id), seen
+
+
+def test_a_failed_backfill_run_is_waiting_to_retry_the_moment_its_failure_is_stored(tmp_path):
+    with _instance(tmp_path, retries=True) as instance:
+        run, seen = _fail_a_backfill_run(instance)
+        assert seen == [("true", False)]  # tagged before the status: the backfill waits for its retry
+        assert run.status == dg.DagsterRunStatus.FAILURE and run.is_complete_and_waiting_to_retry
+
+
+def test_a_run_out_of_retries_is_decided_not_to_retry_and_its_backfill_can_end(tmp_path):
+    with _instance(tmp_path, retries=True) as instance:
+        run, seen = _fail_a_backfill_run(instance, **{"dagster/max_retries": "0"})
+        assert seen == [("false", True)] and not run.is_complete_and_waiting_to_retry
+
+
+def test_without_run_retries_no_decision_is_published(tmp_path):
+    with _instance(tmp_path, retries=False) as instance:
+        run, seen = _fail_a_backfill_run(instance)
+        assert seen == [(None, True)] and WILL_RETRY_TAG not in run.tags
