@@ -14,7 +14,7 @@ BACKFILL = "retrytest"
 
 
 @dg.asset
-def fails_once() -> None:
+def fails() -> None:
     raise RuntimeError("the worker died")
 
 
@@ -28,7 +28,7 @@ def _instance(tmp_path, retries: bool) -> dg.DagsterInstance:
 
 
 def _fail_a_backfill_run(instance: dg.DagsterInstance, **tags: str) -> tuple[dg.DagsterRun, list]:
-    """Run `fails_once` as a run of backfill BACKFILL; return it and, for the moment its FAILURE status was
+    """Run `fails` as a run of backfill BACKFILL; return it and, for the moment its FAILURE status was
     written, (its will_retry tag, whether Dagster's backfill daemon would find the backfill's runs complete)."""
     seen = []
     storage = instance.run_storage
@@ -42,7 +42,7 @@ def _fail_a_backfill_run(instance: dg.DagsterInstance, **tags: str) -> tuple[dg.
 
     storage.handle_run_event = probe
     try:
-        result = dg.materialize([fails_once], instance=instance, tags={BACKFILL_ID_TAG: BACKFILL} | tags,
+        result = dg.materialize([fails], instance=instance, tags={BACKFILL_ID_TAG: BACKFILL} | tags,
                                 raise_on_error=False)  # fmt: skip
     finally:
         storage.handle_run_event = original
