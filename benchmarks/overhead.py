@@ -3,7 +3,7 @@ path (the same project functions called without Dagster), each in a fresh proces
 warehouses asserted equal; then one `ilms run` with the round's publication, as a user runs it. Prints wall, CPU, peak memory, events and bytes written, with ratios; writes the table into
 docs/performance.md.
 
-Usage: uv run python benchmarks/overhead.py [--round 2024] [--repeat 2]
+Usage: uv run python benchmarks/overhead.py [--round 2024] [--repeat 4]
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from ilms_dagster.registry import REPORTING_COUNTRIES, ROUNDS  # noqa: E402
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--round", default=ROUNDS[-1])
-    parser.add_argument("--repeat", type=int, default=2, help="runs of each path (the median is reported)")
+    parser.add_argument("--repeat", type=int, default=4, help="runs of each path (the median is reported)")
     args = parser.parse_args()
     n = len(REPORTING_COUNTRIES)
     with tempfile.TemporaryDirectory() as tmp:
@@ -67,6 +67,9 @@ def main() -> None:
     for label, phase in PHASES:
         b, d = (statistics.median(phase_cpu(r, phase) for r in reports[mode]) for mode in ("bare", "ilms-run"))
         lines.append(f"| {label} | {b:.2f} | {d:.2f} | {d - b:+.2f} |")
+    pairs = [d["cpu_s"] / b["cpu_s"] for b, d in zip(reports["bare"], reports["ilms-run"], strict=True)]
+    lines += ["", f"CPU ratio of each pair of runs (a bare run and the `ilms run` right after it, so that both meet the "
+              f"machine in the same state): {', '.join(f'{r:.2f}x' for r in pairs)}; median {statistics.median(pairs):.2f}x."]
     per_partition = med("ilms-run", "write_bytes") / n / 2**20
     lines += ["", f"Dagster events: {events} in {runs} ingestion run(s) for {partitions} partitions = "
               f"**{events / partitions:.0f} events per partition**; written to storage per partition: "

@@ -28,7 +28,7 @@ def main() -> None:
     args = parser.parse_args()
     quick = args.quick
     runs = [
-        ["overhead.py", "--repeat", "1" if quick else "2"],
+        ["overhead.py", "--repeat", "1" if quick else "4"],
         ["reader.py"],
         ["backfill.py", "--rounds", "2023-2024" if quick else "2015-2024"],
         ["scale.py", "--countries", *(["10", "20"] if quick else ["10", "50", "200"]),
