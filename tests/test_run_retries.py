@@ -1,6 +1,7 @@
 """A failed run of a backfill is retried even when the backfill daemon looks in the instant its failure lands:
 `IlmsInstance` publishes the run's retry decision before its FAILURE status (dagster-io/dagster#34204). A real
-failing run on a real instance; Dagster's own completion check is asked the moment the status is written."""
+failing run on a real instance; Dagster's own completion check is asked the moment the status is written. A run
+that failed because validation blocked a partition is not retried (it would block it again)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,11 @@ import logging
 
 import dagster as dg
 from dagster._core.execution.asset_backfill import backfill_runs_are_complete
-from dagster._core.storage.tags import BACKFILL_ID_TAG, WILL_RETRY_TAG
+from dagster._core.storage.tags import BACKFILL_ID_TAG, RETRY_ON_ASSET_OR_OP_FAILURE_TAG, WILL_RETRY_TAG
+
+from ilms_dagster.assets import ilmq_tables, submission_file
+from ilms_dagster.partitions import ensure_countries, submission_key
+from ilms_dagster.samples import DELIBERATE_MISTAKES
 
 BACKFILL = "retrytest"
 
@@ -67,3 +72,22 @@ def test_without_run_retries_no_decision_is_published(tmp_path):
     with _instance(tmp_path, retries=False) as instance:
         run, seen = _fail_a_backfill_run(instance)
         assert seen == [(None, True)] and WILL_RETRY_TAG not in run.tags
+
+
+def test_a_run_blocked_by_validation_is_not_retried_and_a_clean_run_is_left_alone(project, tmp_path):
+    blocking = next(m for m in DELIBERATE_MISTAKES if m.rule == "sex_total")  # PHL 2020: an error, not a warning
+    (tmp_path / "home").mkdir()
+    with _instance(tmp_path / "home", retries=True) as instance:  # retry_on_asset_or_op_failure: true
+        ensure_countries(instance)
+
+        def run(country: str) -> dg.DagsterRun:
+            result = dg.materialize([submission_file, ilmq_tables], partition_key=submission_key(blocking.round, country),
+                                    resources=project.resources, instance=instance, raise_on_error=False)  # fmt: skip
+            return instance.get_run_by_id(result.run_id)
+
+        blocked = run(blocking.country)
+        assert blocked.status == dg.DagsterRunStatus.FAILURE  # the failed blocking check fails the step
+        assert blocked.tags[RETRY_ON_ASSET_OR_OP_FAILURE_TAG] == "false" and blocked.tags[WILL_RETRY_TAG] == "false"
+        assert not blocked.is_complete_and_waiting_to_retry
+        clean = run("BRN")
+        assert clean.status == dg.DagsterRunStatus.SUCCESS and RETRY_ON_ASSET_OR_OP_FAILURE_TAG not in clean.tags

@@ -73,6 +73,8 @@ TABLE_SPECS = [
 
 
 TABLE_CHECK, SUBMISSION_CHECK = "validation", "submission_validation"
+# Dagster's run tag overriding the instance's `run_retries.retry_on_asset_or_op_failure` for one run
+NO_RETRY_ON_STEP_FAILURE = {"dagster/retry_on_asset_or_op_failure": "false"}
 
 
 @cache
@@ -147,6 +149,9 @@ def ilmq_tables(context: dg.AssetExecutionContext, storage: IlmsStorage, warehou
         context.log.error("blocked by validation (loaded, quarantined from the models, not recorded as materialized):\n"
                           + "\n".join(f"{key.to_user_string()}: {', '.join(sorted(p))}" for key, p in sorted(
                               blocked.items(), key=lambda kv: kv[0].to_user_string())))  # fmt: skip
+        # The step fails after these events; a retry would block the same workbooks again (a corrected one comes
+        # as a new run): run retries (deploy/dagster.yaml) are for runs that died, not for validation.
+        context.instance.add_run_tags(context.run_id, NO_RETRY_ON_STEP_FAILURE)
     if SUBMISSIONS_KEY in context.selected_asset_keys:
         yield from _materialized(SUBMISSIONS_KEY, partitions, blocked, lambda pairs: {"submissions": dg.MetadataValue.md("\n".join(
             f"- {c} {r}: `{staged[(r, c)].submission['original_name']}` sha256 `{staged[(r, c)].submission['sha256'][:12]}`, "
