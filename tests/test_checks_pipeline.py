@@ -156,3 +156,37 @@ def test_a_reviewer_accepts_a_known_source_inconsistency_and_it_stays_accepted_o
     assert f"{len(errors)} error(s) accepted on review" in verdict.description
     listed = runner.invoke(app, ["review", "list", "--round", round_, "--country", country])
     assert "0 open error(s)" in listed.output and f"{len(errors)} review(s)" in listed.output and "QA" in listed.output
+
+
+def _check_statuses(instance: dg.DagsterInstance, asset_key: dg.AssetKey, check_name: str) -> dict[str, tuple[str, bool]]:
+    """{partition: (latest execution status, whether it targets the partition's latest materialization)}: what
+    the UI's partition view of a check is built from (it shows no status where the second is False)."""
+    infos = instance.event_log_storage.get_asset_check_partition_info([dg.AssetCheckKey(asset_key, check_name)])
+    return {i.partition_key: (i.latest_execution_status.value, i.is_current) for i in infos}
+
+
+def test_every_partitions_check_status_targets_its_latest_materialization_passed_blocked_or_blocked_after_a_clean_load(project):
+    from ilms_dagster.assets.ilmq import SUBMISSIONS_KEY, table_key
+    from ilms_dagster.definitions import build_defs
+    from ilms_dagster.round_run import run_round
+    from ilms_dagster.samples import write_sample
+
+    mistake = next(m for m in DELIBERATE_MISTAKES if m.rule == "sex_total")  # a blocking error in PHL 2020
+    round_, country, other = mistake.round, mistake.country, "MMR"
+    values, metadata = sample_values(country, round_)  # first a clean PHL workbook (the cell corrected) ...
+    total = (mistake.table, mistake.year, mistake.classif1, "SEX_T", mistake.classif2)
+    values[total] = round(values[total[:3] + ("SEX_M", None)] + values[total[:3] + ("SEX_F", None)], 3)
+    write_workbook(project.inbox / round_ / f"{country}_ILMQ_{round_}_first.xlsx", country, round_, values, metadata)
+    write_sample(project.inbox, other, round_)
+    job = build_defs(project.resources).resolve_job_def("ingest_submissions")
+    assert [o.status for o in run_round(job, project.instance, round_, [other, country])] == ["ok", "ok"]
+    write_sample(project.inbox, country, round_)  # ... then the sample with its mistake, the newer file
+    assert [o.status for o in run_round(job, project.instance, round_, [other, country])] == ["ok", "blocked"]
+
+    ok, bad = str(submission_key(round_, other)), str(submission_key(round_, country))
+    submission = _check_statuses(project.instance, SUBMISSIONS_KEY, SUBMISSION_CHECK)
+    assert submission == {ok: ("SUCCEEDED", True), bad: ("FAILED", True)}  # bad: against its first load
+    assert _check_statuses(project.instance, table_key(mistake.table), TABLE_CHECK) == submission
+    clean_table = next(t for t in TABLES if t != mistake.table and t not in {m.table for m in DELIBERATE_MISTAKES})
+    assert _check_statuses(project.instance, table_key(clean_table), TABLE_CHECK) == {ok: ("SUCCEEDED", True),
+                                                                                     bad: ("SUCCEEDED", True)}
