@@ -14,8 +14,9 @@ from functools import cache
 import dagster as dg
 import pandas as pd
 from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetCheckEvaluationTargetMaterializationData
-from dagster_shared.record import copy
+from dagster._core.storage.tags import RETRY_ON_ASSET_OR_OP_FAILURE_TAG
 from dagster_duckdb import DuckDBResource
+from dagster_shared.record import copy
 from tabulate import tabulate
 
 from ilms_dagster.assets.intake import submission_file
@@ -76,7 +77,7 @@ TABLE_SPECS = [
 
 TABLE_CHECK, SUBMISSION_CHECK = "validation", "submission_validation"
 # Dagster's run tag overriding the instance's `run_retries.retry_on_asset_or_op_failure` for one run
-NO_RETRY_ON_STEP_FAILURE = {"dagster/retry_on_asset_or_op_failure": "false"}
+NO_RETRY_ON_STEP_FAILURE = {RETRY_ON_ASSET_OR_OP_FAILURE_TAG: "false"}
 
 
 @cache
