@@ -97,7 +97,7 @@ def run(
     from ilms_dagster.partitions import round_partitions
     from ilms_dagster.recovery import sweep_dead_runs
     from ilms_dagster.resources import default_storage, default_warehouse
-    from ilms_dagster.round_run import QUIET_LOGS, FileWatcher, failure_message, run_round
+    from ilms_dagster.round_run import QUIET_LOGS, FileWatcher, failure_message, partition_keys_held, run_round
 
     instance = open_instance()
     storage = default_storage()
@@ -142,9 +142,10 @@ def run(
                 failed.append((o.country, _blocking_errors(o) if o.status == "blocked" else o.message))
         progress.console.print(f"  {len(outcomes)} partitions in {time.monotonic() - started:.1f}s ({each:.1f}s each)")
         started = time.monotonic()
-        result = defs.resolve_job_def("build_models").execute_in_process(
-            instance=instance, raise_on_error=False, run_config=QUIET_LOGS
-        )
+        with partition_keys_held(instance):
+            result = defs.resolve_job_def("build_models").execute_in_process(
+                instance=instance, raise_on_error=False, run_config=QUIET_LOGS
+            )
         status = "[green]ok" if result.success else "[red]FAILED"
         progress.console.print(f"  models (staging + marts): {status}[/] ({time.monotonic() - started:.1f}s)")
         if not result.success:

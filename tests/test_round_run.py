@@ -94,3 +94,47 @@ def test_the_shipped_instance_shortens_the_backfill_daemons_loop(tmp_path, monke
     shutil.copyfile(SHIPPED_DAGSTER_YAML, tmp_path / "dagster.yaml")
     with dg.DagsterInstance.from_config(str(tmp_path)):
         assert controller.DEFAULT_DAEMON_INTERVAL_SECONDS == BACKFILL_LOOP_SECONDS < 30
+
+
+def _ingest_on_shipped_instance(project, monkeypatch, home, round_: str, countries: list[str]) -> dict:
+    """`run_round` on the shipped instance in `home`: what the run stored of its checks, as the UI reads it."""
+    from ilms_dagster.instance import open_instance
+
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    job = build_defs(project.resources).resolve_job_def("ingest_submissions")
+    with open_instance() as instance:
+        statuses = [o.status for o in run_round(job, instance, round_, countries)]
+        (run,) = instance.get_runs()
+        check_keys = sorted(job.asset_layer.asset_graph.asset_check_keys, key=str)
+        partitions = {k: sorted((i.partition_key, i.latest_execution_status.value, i.is_current)
+                                for i in instance.event_log_storage.get_asset_check_partition_info([k]))
+                      for k in check_keys}  # fmt: skip
+        history = {k: sorted((r.partition, r.status.value, r.event.dagster_event.event_type_value,
+                              _without_paths(r.event.dagster_event.event_specific_data.metadata)
+                              if r.status.value != "PLANNED" else None)
+                             for r in instance.event_log_storage.get_asset_check_execution_history(k, limit=100))
+                   for k in check_keys}  # fmt: skip
+        kinds = [e.dagster_event.event_type_value if e.dagster_event else "log" for e in instance.all_logs(run.run_id)]
+    return {"statuses": statuses, "partitions": partitions, "history": history, "kinds": kinds}
+
+
+def _without_paths(metadata) -> dict:
+    return {k: v for k, v in metadata.items() if not isinstance(v, dg.PathMetadataValue)}  # feedback file names
+
+
+def test_the_shipped_instance_stores_a_runs_check_events_in_batches_as_dagster_stores_them_one_by_one(
+        project, tmp_path, monkeypatch):  # fmt: skip
+    """IlmsInstance stores a range run's check events as batches (25 planned ones when the run is created, 25
+    evaluations a partition in its load step, which it holds back to batch them); the UI must read the same from them as from Dagster's
+    own path, one event at a time (DAGSTER_EVENT_BATCH_SIZE=0): every status, every target materialization,
+    every evaluation's metadata, the events in the same order. PHL 2020 holds a blocking mistake."""
+    round_, countries = "2020", ["MMR", "PHL"]
+    ensure_samples(project.inbox, rounds=[round_], countries=countries)
+    batched = _ingest_on_shipped_instance(project, monkeypatch, tmp_path / "batched", round_, countries)
+    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "0")
+    one_by_one = _ingest_on_shipped_instance(project, monkeypatch, tmp_path / "one_by_one", round_, countries)
+
+    assert batched["statuses"] == ["ok", "blocked"]
+    assert batched == one_by_one
+    assert {p[1:] for rows in batched["partitions"].values() for p in rows} == {("SUCCEEDED", True), ("FAILED", True)}
+
