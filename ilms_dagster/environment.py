@@ -6,7 +6,8 @@
   partition: docs/performance.md). Dagster's documented price: when such a run fails, its partitions show as
   missing rather than failed in the asset's partition view (the run itself shows as failed).
 - `DAGSTER_EVENT_BATCH_SIZE`: an asset's materializations over a partition range reach the event log as one
-  batch, which `IlmsInstance`'s event log (event_storage.py) writes in one INSERT (dagster-postgres does too).
+  batch, which `IlmsInstance`'s event log (event_storage.py) writes in one INSERT (dagster-postgres does too);
+  so do a run's planned events, and (held back by `IlmsInstance`) the check evaluations a step reports in a row.
 
 Values already in the environment win, so an operator can turn any of them back.
 """

@@ -31,7 +31,9 @@ from ilms_dagster.partitions import without_stale_dimension_tags
 BUSY_TIMEOUT_SECONDS = 30
 ASSET_EVENTS = {DagsterEventType.ASSET_MATERIALIZATION, DagsterEventType.ASSET_MATERIALIZATION_PLANNED}
 BATCHED_EVENTS = ASSET_EVENTS | ASSET_CHECK_EVENTS  # what `store_event_batch` writes in one transaction
-PLANNED, SUCCEEDED, FAILED = (AssetCheckExecutionRecordStatus[name].value for name in ("PLANNED", "SUCCEEDED", "FAILED"))
+PLANNED, SUCCEEDED, FAILED = (status.value for status in (AssetCheckExecutionRecordStatus.PLANNED,
+                                                            AssetCheckExecutionRecordStatus.SUCCEEDED,
+                                                            AssetCheckExecutionRecordStatus.FAILED))
 CLAIM_RECHECK_SECONDS = 0.5  # a step waiting for a pool slot asks again this often (pool_wait.py)
 # The backfill daemon's loop (Dagster: a fixed 30 s); an idle pass is three queries (in progress, canceling, failing).
 BACKFILL_LOOP_SECONDS = 5
@@ -117,11 +119,12 @@ def _store_check_execution(conn, event, row: dict, id_: int) -> None:
         conn.execute(AssetCheckExecutionsTable.insert(), values)
 
 
+# The row of an evaluation's planned event, as Dagster's `_update_asset_check_evaluation` finds it; the
+# statement's other parameters name the columns it sets.
 _columns = AssetCheckExecutionsTable.c
-_UPDATE_EVALUATION = AssetCheckExecutionsTable.update().where(and_(  # the row of the evaluation's planned event,
-    _columns.asset_key == bindparam("b_asset_key"), _columns.check_name == bindparam("b_check_name"),  # as in
+_UPDATE_EVALUATION = AssetCheckExecutionsTable.update().where(and_(
+    _columns.asset_key == bindparam("b_asset_key"), _columns.check_name == bindparam("b_check_name"),
     _columns.run_id == bindparam("b_run_id"), _columns.partition.is_not_distinct_from(bindparam("b_partition"))))
-# Dagster's `_update_asset_check_evaluation`; the other parameters name the columns it sets
 
 
 def _wal_normal_sync(dbapi_connection, _record) -> None:
@@ -179,8 +182,8 @@ class IlmsInstance(dg.DagsterInstance):
         return True
 
     def store_check_events(self) -> None:
-        """Store the held check evaluations, in order, as one batch through Dagster's own batch path (which falls back
-        to one event at a time if the batch fails)."""
+        """Store the held check evaluations, in order, as one batch through Dagster's own batch path (which
+        falls back to one event at a time if the batch fails)."""
         from dagster._core.events import DagsterEventBatchMetadata, generate_event_batch_id
 
         with self._check_events_lock:

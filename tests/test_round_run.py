@@ -125,9 +125,9 @@ def _without_paths(metadata) -> dict:
 def test_the_shipped_instance_stores_a_runs_check_events_in_batches_as_dagster_stores_them_one_by_one(
         project, tmp_path, monkeypatch):  # fmt: skip
     """IlmsInstance stores a range run's check events as batches (25 planned ones when the run is created, 25
-    evaluations a partition in its load step, which it holds back to batch them); the UI must read the same from them as from Dagster's
-    own path, one event at a time (DAGSTER_EVENT_BATCH_SIZE=0): every status, every target materialization,
-    every evaluation's metadata, the events in the same order. PHL 2020 holds a blocking mistake."""
+    evaluations a partition in its load step, which it holds back to batch them); the UI must read the same from
+    them as from Dagster's own path, one event at a time (DAGSTER_EVENT_BATCH_SIZE=0): every status, every target
+    materialization, every evaluation's metadata, the events in the same order. PHL 2020 holds a blocking mistake."""
     round_, countries = "2020", ["MMR", "PHL"]
     ensure_samples(project.inbox, rounds=[round_], countries=countries)
     batched = _ingest_on_shipped_instance(project, monkeypatch, tmp_path / "batched", round_, countries)
