@@ -188,6 +188,8 @@ class IlmsInstance(dg.DagsterInstance):
 
         with self._check_events_lock:
             events, self._check_events = self._check_events, []
+        if not events:  # asked before every other event
+            return
         batch_id = generate_event_batch_id()
         for i, held in enumerate(events):
             super().handle_new_event(held, batch_metadata=DagsterEventBatchMetadata(batch_id, i == len(events) - 1))
