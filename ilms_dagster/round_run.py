@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,6 +20,7 @@ import dagster as dg
 
 from ilms_dagster.assets.ilmq import SUBMISSION_CHECK
 from ilms_dagster.assets.intake import REJECTED_METADATA
+from ilms_dagster.event_storage import IlmsInstance
 from ilms_dagster.partitions import RANGE_END, RANGE_START, ensure_countries, submission_key
 
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}  # the caller prints progress
@@ -86,13 +88,17 @@ def run_round(
     return [outcomes[c] for c in dict.fromkeys(countries)]
 
 
+@contextmanager
 def partition_keys_held(instance: dg.DagsterInstance):
     """A context in which a run sees one time (its start) and the partitions as they were then: Dagster then
     computes a partitions definition's keys once (the yearly rounds by iterating its cron schedule from 2014,
     the countries by a query), where it otherwise does so at every call (~100 in a run of the models, which look
     up all partitions of each of their inputs); the keys cannot change during a run of ours (partitions are
-    added before it: `ensure_countries`)."""
-    return dg.partition_loading_context(effective_dt=datetime.now(timezone.utc), dynamic_partitions_store=instance)
+    added before it: `ensure_countries`). The shipped instance also answers Dagster's lookups of the countries
+    from memory meanwhile (`IlmsInstance.dynamic_partitions_held`)."""
+    held = instance.dynamic_partitions_held() if isinstance(instance, IlmsInstance) else nullcontext()
+    with dg.partition_loading_context(effective_dt=datetime.now(timezone.utc), dynamic_partitions_store=instance), held:
+        yield
 
 
 def _rejected(result) -> dict[str, str]:

@@ -55,7 +55,7 @@ def test_on_the_shipped_instance_a_range_run_writes_each_assets_partitions_in_on
     import os
 
     from ilms_dagster.assets.ilmq import table_key
-    from ilms_dagster.event_storage import IlmsInstance, PooledSqliteEventLogStorage
+    from ilms_dagster.event_storage import IlmsInstance, PooledSqliteEventLogStorage, PooledSqliteRunStorage
     from ilms_dagster.instance import open_instance
     from ilms_dagster.partitions import submission_key
 
@@ -66,6 +66,8 @@ def test_on_the_shipped_instance_a_range_run_writes_each_assets_partitions_in_on
     job = build_defs(project.resources).resolve_job_def("ingest_submissions")
     with open_instance() as instance:
         assert isinstance(instance, IlmsInstance) and isinstance(instance.event_log_storage, PooledSqliteEventLogStorage)
+        assert isinstance(instance.run_storage, PooledSqliteRunStorage)
+        assert (project.root / "dagster_home" / "history" / "runs.db").exists()  # where Dagster's default keeps runs
         assert {o.status for o in run_round(job, instance, round_, countries)} == {"ok"}
         keys = [str(submission_key(round_, c)) for c in countries]
         for key in (table_key("emp_by_age"), table_key("outflow_by_destination")):
@@ -138,3 +140,47 @@ def test_the_shipped_instance_stores_a_runs_check_events_in_batches_as_dagster_s
     assert batched == one_by_one
     assert {p[1:] for rows in batched["partitions"].values() for p in rows} == {("SUCCEEDED", True), ("FAILED", True)}
 
+
+def test_check_evaluations_target_the_latest_materialization_as_dagsters_records_give_it(project, monkeypatch):
+    """Each evaluation names its partition's latest materialization (read by `latest_materializations` from the
+    log's rows): storage id, run and time as Dagster's own records API gives them, after a second run too."""
+    from ilms_dagster.instance import open_instance
+
+    monkeypatch.setenv("DAGSTER_HOME", str(project.root / "dagster_home"))
+    round_, countries = "2024", ["BRN", "KHM"]
+    ensure_samples(project.inbox, rounds=[round_], countries=countries)
+    job = build_defs(project.resources).resolve_job_def("ingest_submissions")
+    with open_instance() as instance:
+        for _ in range(2):
+            assert {o.status for o in run_round(job, instance, round_, countries)} == {"ok"}
+        last_run = max(instance.get_runs(), key=lambda r: instance.get_run_record_by_id(r.run_id).create_timestamp)
+        evaluations = [e.dagster_event.event_specific_data for e in instance.all_logs(
+            last_run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)]  # fmt: skip
+        assert len(evaluations) == 2 * 25
+        for e in evaluations:
+            (latest,) = instance.fetch_materializations(dg.AssetRecordsFilter(
+                asset_key=e.asset_key, asset_partitions=[e.partition]), limit=1).records  # fmt: skip
+            target = e.target_materialization_data
+            assert (target.storage_id, target.run_id, target.timestamp) == (
+                latest.storage_id, latest.run_id, latest.timestamp) and latest.run_id == last_run.run_id
+
+
+def test_the_shipped_instance_answers_country_lookups_from_memory_while_held(project, monkeypatch):
+    """Inside `partition_keys_held` the instance answers Dagster's dynamic-partition lookups from memory: what
+    another process adds meanwhile is not seen (the run sees the partitions as they were), what this instance
+    adds is; outside, every lookup asks the storage again."""
+    from ilms_dagster.instance import open_instance
+    from ilms_dagster.partitions import COUNTRY
+    from ilms_dagster.round_run import partition_keys_held
+
+    monkeypatch.setenv("DAGSTER_HOME", str(project.root / "dagster_home"))
+    with open_instance() as instance, open_instance() as other:
+        with partition_keys_held(instance):
+            assert instance.has_dynamic_partition(COUNTRY, "BRN") and not instance.has_dynamic_partition(COUNTRY, "XAA")
+            other.add_dynamic_partitions(COUNTRY, ["XAA"])
+            assert not instance.has_dynamic_partition(COUNTRY, "XAA") and "XAA" not in instance.get_dynamic_partitions(COUNTRY)
+            instance.add_dynamic_partitions(COUNTRY, ["XAB"])
+            assert instance.has_dynamic_partition(COUNTRY, "XAA") and instance.get_dynamic_partitions(COUNTRY)[-2:] == ["XAA", "XAB"]
+            other.delete_dynamic_partition(COUNTRY, "XAB")
+            assert instance.has_dynamic_partition(COUNTRY, "XAB")
+        assert not instance.has_dynamic_partition(COUNTRY, "XAB") and "XAB" not in instance.get_dynamic_partitions(COUNTRY)

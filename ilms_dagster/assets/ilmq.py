@@ -13,7 +13,6 @@ from functools import cache
 
 import dagster as dg
 import pandas as pd
-from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetCheckEvaluationTargetMaterializationData
 from dagster._core.storage.tags import RETRY_ON_ASSET_OR_OP_FAILURE_TAG
 from dagster_duckdb import DuckDBResource
 from dagster_shared.record import copy
@@ -21,6 +20,7 @@ from tabulate import tabulate
 
 from ilms_dagster.assets.intake import submission_file
 from ilms_dagster.checks import RULES, Validation, markdown, record, severity_counts, validate_submission, write_feedback
+from ilms_dagster.event_storage import latest_materializations
 from ilms_dagster.intake import StagedSubmission
 from ilms_dagster.partitions import BACKFILL_POLICY, partition_rounds_countries, submission_key, submission_partitions
 from ilms_dagster.registry import TABLES, TableSpec
@@ -166,25 +166,9 @@ def ilmq_tables(context: dg.AssetExecutionContext, storage: IlmsStorage, warehou
     # after the step's events), so the run, and the backfill, of a blocked partition fail. Each evaluation names
     # the latest materialization of its partition (the one just recorded, or an earlier run's for a blocked one),
     # as Dagster does for a check result: the UI shows a check's status only where it targets the latest one.
-    targets = _latest_materializations(context.instance, {e.asset_key for e in evaluations},
+    targets = latest_materializations(context.instance, {e.asset_key for e in evaluations},
                                        [e.partition for e in evaluations])  # fmt: skip
     yield from (copy(e, target_materialization_data=targets.get((e.asset_key, e.partition))) for e in evaluations)
-
-
-def _latest_materializations(instance: dg.DagsterInstance, keys: set[dg.AssetKey], partitions: list[str]) -> dict:
-    """{(asset, partition): its latest materialization} over these partitions: two queries an asset."""
-    wanted, targets = set(partitions), {}
-    for key in sorted(keys, key=lambda k: k.to_user_string()):
-        ids = instance.event_log_storage.get_latest_storage_id_by_partition(
-            key, dg.DagsterEventType.ASSET_MATERIALIZATION, wanted)
-        if not ids:
-            continue
-        records = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=key, storage_ids=list(ids.values())),
-                                                  limit=len(ids)).records  # fmt: skip
-        for r in records:
-            targets[(key, r.partition_key)] = AssetCheckEvaluationTargetMaterializationData(
-                storage_id=r.storage_id, run_id=r.run_id, timestamp=r.timestamp)
-    return targets
 
 
 def _blocked_partitions(evaluations: list[dg.AssetCheckEvaluation]) -> dict[dg.AssetKey, set[str]]:
