@@ -1,7 +1,9 @@
-"""The embedded instance (`IlmsInstance`, selected by the shipped dagster.yaml) and its event log: Dagster's consolidated SQLite event log (one database, where the default
-storage writes each asset event twice, into a database per run and an index), with one connection pool per
-process instead of a new engine and connection for every event, and SQLite's WAL-mode `synchronous=NORMAL`
-(a commit no longer waits for the disk; a power cut may lose the last events, never corrupt the log).
+"""The embedded instance (`IlmsInstance`, selected by the shipped dagster.yaml), its event log and its run storage.
+The event log is Dagster's consolidated SQLite event log (one database, where the default storage writes each
+asset event twice, into a database per run and an index); it and Dagster's SQLite run storage get one
+connection pool per process instead of a new engine and connection for every call, and SQLite's WAL-mode
+`synchronous=NORMAL` (a commit no longer waits for the disk; a power cut may lose the last events, never
+corrupt the log).
 
 Dagster's SQLite storages pay ~40 ms an event that way (docs/performance.md). `IlmsInstance` is Dagster's
 instance with that event log as the default storage of its folder (`<DAGSTER_HOME>/history/event_log.db`),
