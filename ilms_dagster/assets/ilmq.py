@@ -167,7 +167,7 @@ def ilmq_tables(context: dg.AssetExecutionContext, storage: IlmsStorage, warehou
     # the latest materialization of its partition (the one just recorded, or an earlier run's for a blocked one),
     # as Dagster does for a check result: the UI shows a check's status only where it targets the latest one.
     targets = latest_materializations(context.instance, {e.asset_key for e in evaluations},
-                                       [e.partition for e in evaluations])  # fmt: skip
+                                      [e.partition for e in evaluations])  # fmt: skip
     yield from (copy(e, target_materialization_data=targets.get((e.asset_key, e.partition))) for e in evaluations)
 
 
