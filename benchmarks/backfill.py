@@ -36,6 +36,7 @@ from harness import digest, measure, write_section
 
 from ilms_dagster.dagster_dev import backfill_asset_keys, dagster_dev, ensure_partitions, lock_errors
 from ilms_dagster.definitions import defs
+from ilms_dagster.instance import instance_at
 from ilms_dagster.intake import NoSubmission, StagedSubmission
 from ilms_dagster.operations import inbox_sensor
 from ilms_dagster.registry import REPORTING_COUNTRIES, TABLES
@@ -85,7 +86,7 @@ def run_variant(policy: str, executor: str, root: Path, samples: Path, rounds: l
         # 100 runs (not the backfill) are what gets measured
         server.stop_sensor(INBOX_SENSOR)
         shutil.copytree(samples, root / "inbox", dirs_exist_ok=True)
-        with dg.DagsterInstance.from_config(str(server.home)) as instance:
+        with instance_at(server.home) as instance:
             keys = ensure_partitions(instance, rounds, REPORTING_COUNTRIES)
         started, launched_at = time.monotonic(), time.time()
         backfill_id = server.launch_backfill(keys, backfill_asset_keys(defs), title=f"benchmark {policy}")
@@ -94,7 +95,7 @@ def run_variant(policy: str, executor: str, root: Path, samples: Path, rounds: l
         runs = status["runs"]
         if not runs:
             raise SystemExit(f"backfill {policy} launched no run: {status}\n{server.log_tail()}")
-        with dg.DagsterInstance.from_config(str(server.home)) as instance:
+        with instance_at(server.home) as instance:
             locks = lock_errors(instance, [run["runId"] for run in runs])
     pairs = [(r, c) for r in rounds for c in REPORTING_COUNTRIES]
     failed = [s["numPartitionsFailed"] for s in status["assetBackfillData"]["assetBackfillStatuses"]]

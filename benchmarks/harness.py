@@ -188,7 +188,9 @@ def ingest_events(dagster_home: Path) -> tuple[int, int, int]:
     """(ingestion runs, their events, partitions they covered) on the instance in `dagster_home`."""
     import dagster as dg
 
-    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+    from ilms_dagster.instance import instance_at
+
+    with instance_at(dagster_home) as instance:
         runs = [r for r in instance.get_runs() if r.job_name == "ingest_submissions"]
         events = sum(len(instance.all_logs(r.run_id)) for r in runs)
         partitions = len({e.dagster_event.partition for r in runs for e in instance.all_logs(
@@ -199,9 +201,9 @@ def ingest_events(dagster_home: Path) -> tuple[int, int, int]:
 
 def ingest_run_seconds(dagster_home: Path) -> float:
     """Wall seconds the ingestion runs on the instance took, start to end (the run itself: no imports)."""
-    import dagster as dg
+    from ilms_dagster.instance import instance_at
 
-    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+    with instance_at(dagster_home) as instance:
         stats = [instance.get_run_stats(r.run_id) for r in instance.get_runs() if r.job_name == "ingest_submissions"]
     return sum(s.end_time - s.start_time for s in stats)
 

@@ -97,7 +97,8 @@ def run(
     from ilms_dagster.partitions import round_partitions
     from ilms_dagster.recovery import sweep_dead_runs
     from ilms_dagster.resources import default_storage, default_warehouse
-    from ilms_dagster.round_run import QUIET_LOGS, FileWatcher, failure_message, partition_keys_held, run_round
+    from ilms_dagster.round_run import (QUIET_LOGS, FileWatcher, failure_message, partition_keys_held, run_round,
+                                       wait_for_warehouse)
 
     instance = open_instance()
     storage = default_storage()
@@ -127,9 +128,17 @@ def run(
             progress.update(task, description=f"Round {round_}: {', '.join(group)}")
             watcher.watch(group, time.time() - 1)
 
+        told: set[str] = set()
+
+        def waiting(runs) -> None:
+            for run in runs:
+                if run.run_id not in told:
+                    told.add(run.run_id)
+                    progress.console.print(f"  waiting for run {run.run_id} ({run.job_name}), which writes the warehouse")
+
         started = time.monotonic()
         try:
-            outcomes = run_round(defs.resolve_job_def("ingest_submissions"), instance, round_, countries, starting)
+            outcomes = run_round(defs.resolve_job_def("ingest_submissions"), instance, round_, countries, starting, waiting)
         finally:
             watcher.stop()
         progress.update(task, completed=2 * len(countries), description=f"Round {round_}")
@@ -141,6 +150,7 @@ def run(
             if o.status != "ok":
                 failed.append((o.country, _blocking_errors(o) if o.status == "blocked" else o.message))
         progress.console.print(f"  {len(outcomes)} partitions in {time.monotonic() - started:.1f}s ({each:.1f}s each)")
+        wait_for_warehouse(instance, waiting)
         started = time.monotonic()
         with partition_keys_held(instance):
             result = defs.resolve_job_def("build_models").execute_in_process(

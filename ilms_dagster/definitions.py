@@ -12,10 +12,6 @@ import dagster as dg  # noqa: E402
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)  # backfill_policy is beta but the documented way
 
-from ilms_dagster import pool_wait  # noqa: E402
-
-pool_wait.apply()  # a run waiting for a pool slot sleeps instead of spinning (every run process loads this module)
-
 from ilms_dagster.assets import ILOSTAT_ASSETS, MODEL_ASSETS, ilmq_tables, submission_file  # noqa: E402
 from ilms_dagster.assets.publication import PUBLICATION_ASSETS  # noqa: E402
 from ilms_dagster.assets.microdata import microdata_workbook, tabulate_microdata_job  # noqa: E402

@@ -22,6 +22,14 @@ def ensure_dagster_home() -> Path:
         return Path(os.environ["DAGSTER_HOME"])
 
 
+def instance_at(home: Path | str) -> dg.DagsterInstance:
+    """The instance of folder `home`, open. The shipped dagster.yaml names its storage folder by DAGSTER_HOME
+    (`base_dir: {env: DAGSTER_HOME}`), so this process's DAGSTER_HOME becomes `home` (as `dagster` commands
+    require): never `DagsterInstance.from_config(home)` with another DAGSTER_HOME set."""
+    os.environ["DAGSTER_HOME"] = str(Path(home).resolve())
+    return dg.DagsterInstance.get()
+
+
 def open_instance() -> dg.DagsterInstance:
     """The instance of `ensure_dagster_home`'s folder, open (close it, or use it in a `with`): a command that
     needs one opens it once (~0.5 s each)."""
@@ -29,7 +37,6 @@ def open_instance() -> dg.DagsterInstance:
     home.mkdir(parents=True, exist_ok=True)
     if not (home / "dagster.yaml").exists():
         shutil.copyfile(SHIPPED_DAGSTER_YAML, home / "dagster.yaml")
-    os.environ["DAGSTER_HOME"] = str(home)
-    instance = dg.DagsterInstance.get()
+    instance = instance_at(home)
     ensure_countries(instance)
     return instance

@@ -46,7 +46,7 @@ def without_stale_dimension_tags(tags: Mapping[str, str] | None) -> dict[str, st
     `dagster/partition`, so a multi-partitioned run keeps `dagster/partition/country` and `.../round` beside the
     range tags; the step context then prefers them and the run materializes that one partition (the range's other
     partitions are silently never loaded). A run with range tags and no `dagster/partition` tag is a range run:
-    its per-dimension tags are dropped (`IlmsInstance.create_run`)."""
+    its per-dimension tags are dropped (`orchestration.dagster_workarounds.WorkaroundInstance.create_run`)."""
     if not tags or RANGE_START not in tags or "dagster/partition" in tags:
         return None if tags is None else dict(tags)
     return {k: v for k, v in tags.items() if not k.startswith(DIMENSION_TAG_PREFIX)}
@@ -76,7 +76,7 @@ def partition_rounds_countries(context: dg.AssetExecutionContext) -> list[tuple[
             description=f"run {context.run_id} carries the key range {tags[RANGE_START]}..{tags.get(RANGE_END)} and "
             "per-dimension partition tags (" + ", ".join(f"{t}={v}" for t, v in sorted(tags.items())
                                               if t.startswith(DIMENSION_TAG_PREFIX)) + "): Dagster would run one "
-            "partition of the range. Launch it on the project's instance (dagster.yaml instance_class IlmsInstance), "
+            "partition of the range. Launch it on the project's instance (dagster.yaml instance_class WorkaroundInstance), "
             "which drops those tags; docs/operations.md, Backfills.",
             allow_retries=False,
         )

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Callable
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,8 +21,9 @@ import dagster as dg
 
 from ilms_dagster.assets.ilmq import SUBMISSION_CHECK
 from ilms_dagster.assets.intake import REJECTED_METADATA
-from ilms_dagster.event_storage import IlmsInstance
 from ilms_dagster.partitions import RANGE_END, RANGE_START, ensure_countries, submission_key
+from ilms_dagster.recovery import IN_PROGRESS
+from ilms_dagster.resources import WAREHOUSE_POOL
 
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}  # the caller prints progress
 
@@ -55,9 +57,11 @@ def run_round(
     round_: str,
     countries: list[str],
     progress: Callable[[list[str]], None] | None = None,
+    waiting: Callable[[list[dg.DagsterRun]], None] | None = None,
 ) -> list[Outcome]:
     """Run `job` over round x countries; an Outcome per country, in the order given. `progress(countries)` is
-    called before each run (the caller may watch the run's files meanwhile)."""
+    called before each run (the caller may watch the run's files meanwhile), `waiting(runs)` while it waits for
+    other runs that hold the warehouse (`wait_for_warehouse`)."""
     order = ensure_countries(instance, countries)
     pending, outcomes = contiguous(countries, order), {}
     while pending:
@@ -65,6 +69,7 @@ def run_round(
         if progress:
             progress(group)
         first, last = (str(submission_key(round_, c)) for c in (group[0], group[-1]))
+        wait_for_warehouse(instance, waiting)
         with partition_keys_held(instance):
             result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=QUIET_LOGS,
                                             tags={RANGE_START: first, RANGE_END: last})  # fmt: skip
@@ -94,11 +99,29 @@ def partition_keys_held(instance: dg.DagsterInstance):
     computes a partitions definition's keys once (the yearly rounds by iterating its cron schedule from 2014,
     the countries by a query), where it otherwise does so at every call (~100 in a run of the models, which look
     up all partitions of each of their inputs); the keys cannot change during a run of ours (partitions are
-    added before it: `ensure_countries`). The shipped instance also answers Dagster's lookups of the countries
-    from memory meanwhile (`IlmsInstance.dynamic_partitions_held`)."""
-    held = instance.dynamic_partitions_held() if isinstance(instance, IlmsInstance) else nullcontext()
-    with dg.partition_loading_context(effective_dt=datetime.now(timezone.utc), dynamic_partitions_store=instance), held:
+    added before it: `ensure_countries`)."""
+    with dg.partition_loading_context(effective_dt=datetime.now(timezone.utc), dynamic_partitions_store=instance):
         yield
+
+
+WAIT_SECONDS = 1.0
+
+
+def warehouse_holders(instance: dg.DagsterInstance) -> list[dg.DagsterRun]:
+    """The runs in progress on this instance with a step in the warehouse pool."""
+    runs = instance.get_runs(filters=dg.RunsFilter(statuses=IN_PROGRESS))
+    return [r for r in runs if r.run_op_concurrency and WAREHOUSE_POOL in (r.run_op_concurrency.all_pools or ())]
+
+
+def wait_for_warehouse(instance: dg.DagsterInstance, waiting: Callable[[list[dg.DagsterRun]], None] | None = None) -> None:
+    """Sleep until no run in progress holds the warehouse pool. The shipped dagster.yaml limits the pool at run
+    granularity: the run queue starts a queued run only when no run in progress uses the pool (this process's
+    runs included), and a run executed here, outside the queue, waits for the others with this loop (one query a
+    second, no CPU), before it is created. A run whose process died is failed by `recovery.sweep_dead_runs`."""
+    while holders := warehouse_holders(instance):
+        if waiting:
+            waiting(holders)
+        time.sleep(WAIT_SECONDS)
 
 
 def _rejected(result) -> dict[str, str]:

@@ -33,6 +33,7 @@ from ilms_dagster.registry import REPORTING_COUNTRIES, TABLES
 from ilms_dagster.resources import IlmsStorage
 from ilms_dagster.resources.storage import PROJECT_ROOT
 from ilms_dagster.samples import DELIBERATE_MISTAKES
+from ilms_dagster.instance import instance_at
 
 pytestmark = pytest.mark.slow
 
@@ -72,7 +73,7 @@ def test_every_route_selects_a_non_contiguous_grid_with_a_blocked_partition():
 
 def _cli_backfill(ui, keys: list[str]) -> str:
     """`dagster job backfill` against the instance of the running `dagster dev`; the new backfill's id."""
-    with dg.DagsterInstance.from_config(str(ui.home)) as instance:
+    with instance_at(ui.home) as instance:
         before = {b.backfill_id for b in instance.get_backfills()}
     root = ui.home.parent
     env = os.environ | {"DAGSTER_HOME": str(ui.home), "ILMS_DATA_DIR": str(root), "ILMS_INBOX": str(root / "inbox"),
@@ -83,7 +84,7 @@ def _cli_backfill(ui, keys: list[str]) -> str:
         env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
-    with dg.DagsterInstance.from_config(str(ui.home)) as instance:
+    with instance_at(ui.home) as instance:
         (new,) = [b.backfill_id for b in instance.get_backfills() if b.backfill_id not in before]
     return new
 
@@ -94,7 +95,7 @@ def backfills(tmp_path_factory):
     root = tmp_path_factory.mktemp("routes")
     (root / "inbox").mkdir()  # empty: the bundled samples are used
     with dagster_dev(root) as ui:
-        with dg.DagsterInstance.from_config(str(ui.home)) as instance:
+        with instance_at(ui.home) as instance:
             keys = {route: ensure_partitions(instance, *ROUTES[route]) for route in ROUTES}
         assets = backfill_asset_keys(defs)
         ids = {
@@ -152,7 +153,7 @@ def test_each_route_loads_exactly_the_selected_partitions_into_duckdb(backfills)
 
 def test_dagster_records_the_selected_partitions_and_not_a_blocked_one_as_materialized(backfills):
     ui, _ = backfills
-    with dg.DagsterInstance.from_config(str(ui.home)) as instance:
+    with instance_at(ui.home) as instance:
         for route in ROUTES:
             blocked = blocked_in(route)
             ours = {key_of(r, c) for r, c in selected(route)}

@@ -15,7 +15,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from ilms_dagster.instance import SHIPPED_DAGSTER_YAML
+from ilms_dagster.instance import instance_at, SHIPPED_DAGSTER_YAML
 from ilms_dagster.resources.warehouse import WAREHOUSE_POOL, content_digest, read_copy_path
 
 pytestmark = pytest.mark.slow
@@ -33,7 +33,7 @@ def start(root: Path, **extra: str) -> tuple[subprocess.Popen, Path]:
     if not home.exists():  # created here, once, so that the test's own look at the instance never races its set-up
         home.mkdir(parents=True)
         shutil.copyfile(SHIPPED_DAGSTER_YAML, home / "dagster.yaml")
-        dg.DagsterInstance.from_config(str(home)).dispose()
+        instance_at(home).dispose()
     log = root / f"ilms_run_{time.monotonic_ns()}.log"
     with log.open("w") as out:
         process = subprocess.Popen([sys.executable, "-m", "ilms_dagster.cli", "run", "--country", COUNTRY],
@@ -73,7 +73,7 @@ def kill_at(root: Path, wanted: str, timeout: float = 300) -> str:
     home = root / "dagster_home"
     while time.monotonic() < deadline and process.poll() is None:
         try:
-            with dg.DagsterInstance.from_config(str(home)) as instance:
+            with instance_at(home) as instance:
                 if stage(instance) == wanted:
                     os.kill(process.pid, signal.SIGKILL)
                     process.wait()
@@ -102,7 +102,7 @@ def test_a_run_killed_at_any_stage_never_blocks_the_next_and_the_end_state_is_an
     code, out = run(tmp_path)
     assert code == 0, out
     assert "Recovered run" in out and "marked failed, pool slots freed" in out
-    with dg.DagsterInstance.from_config(str(tmp_path / "dagster_home")) as instance:
+    with instance_at(tmp_path / "dagster_home") as instance:
         assert not instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
         assert not instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL).claimed_slots
     assert digest(tmp_path) == reference[1]
@@ -161,7 +161,7 @@ def test_a_run_waiting_for_the_warehouse_slot_sleeps_and_loads_once_the_slot_is_
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copyfile(SHIPPED_DAGSTER_YAML, home / "dagster.yaml")
-    with dg.DagsterInstance.from_config(str(home)) as instance:
+    with instance_at(home) as instance:
         storage = instance.event_log_storage
         storage.initialize_concurrency_limit_to_default(WAREHOUSE_POOL)
         assert storage.claim_concurrency_slot(WAREHOUSE_POOL, "another-run", "its_load").is_claimed

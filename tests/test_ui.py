@@ -21,6 +21,7 @@ from ilms_dagster.partitions import submission_partitions
 from ilms_dagster.registry import REPORTING_COUNTRIES, TABLES
 from ilms_dagster.resources import IlmsStorage
 from ilms_dagster.resources.warehouse import connect_read_only
+from ilms_dagster.instance import instance_at
 
 ROUNDS = ["2023", "2024"]  # no DELIBERATE_MISTAKES in these rounds: every partition must succeed
 TABLE = "emp_by_age"
@@ -45,7 +46,7 @@ def ui(tmp_path_factory):
 def backfill(ui):
     """A backfill of two rounds x ten countries launched through GraphQL, as the UI's Materialize button does,
     waited for; returns (partition keys, last backfill status)."""
-    with dg.DagsterInstance.from_config(str(ui.home)) as instance:
+    with instance_at(ui.home) as instance:
         keys = ensure_partitions(instance, ROUNDS, REPORTING_COUNTRIES)
     backfill_id = ui.launch_backfill(keys, backfill_asset_keys(defs), title=f"rounds {' and '.join(ROUNDS)}")
     return keys, ui.wait_for_backfill(backfill_id, timeout=900)
@@ -60,7 +61,7 @@ def test_graphql_backfill_of_two_rounds_lands_every_partition_in_duckdb(ui, back
         counts = (n["numPartitionsTargeted"], n["numPartitionsMaterialized"], n["numPartitionsFailed"])
         assert counts == (len(keys), len(keys), 0), path
     assert status["runs"] and all(run["status"] == "SUCCESS" for run in status["runs"])
-    with dg.DagsterInstance.from_config(str(ui.home)) as instance:
+    with instance_at(ui.home) as instance:
         assert lock_errors(instance, [run["runId"] for run in status["runs"]]) == []
 
     root = ui.home.parent
@@ -88,7 +89,7 @@ def test_browser_shows_the_catalog_and_an_ilmq_table_with_partitions_and_checks(
     keys, _ = backfill
     key = dg.AssetKey(["ilmq", TABLE])
     checks = sorted(c.name for c in defs.resolve_asset_graph().get_check_keys_for_assets({key}))
-    with dg.DagsterInstance.from_config(str(ui.home)) as instance:
+    with instance_at(ui.home) as instance:
         total = len(submission_partitions.get_partition_keys(dynamic_partitions_store=instance))
     ARTIFACTS.mkdir(exist_ok=True)
 
@@ -139,7 +140,7 @@ BLOCKED = ("2020", "PHL", "outflow_by_destination")  # a DELIBERATE_MISTAKE of t
 def blocked_backfill(ui, backfill):
     """A catalog backfill of one partition whose workbook fails a blocking rule, after the clean backfill."""
     round_, country, _ = BLOCKED
-    with dg.DagsterInstance.from_config(str(ui.home)) as instance:
+    with instance_at(ui.home) as instance:
         keys = ensure_partitions(instance, [round_], [country])
     backfill_id = ui.launch_backfill(keys, backfill_asset_keys(defs), title=f"blocked {country} {round_}")
     return keys[0], ui.wait_for_backfill(backfill_id, timeout=600)

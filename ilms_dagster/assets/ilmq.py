@@ -15,13 +15,12 @@ import dagster as dg
 import pandas as pd
 from dagster._core.storage.tags import RETRY_ON_ASSET_OR_OP_FAILURE_TAG
 from dagster_duckdb import DuckDBResource
-from dagster_shared.record import copy
 from tabulate import tabulate
 
 from ilms_dagster.assets.intake import submission_file
 from ilms_dagster.checks import RULES, Validation, markdown, record, severity_counts, validate_submission, write_feedback
-from ilms_dagster.event_storage import latest_materializations
 from ilms_dagster.intake import StagedSubmission
+from ilms_dagster.orchestration.dagster_workarounds import range_check_evaluation
 from ilms_dagster.partitions import BACKFILL_POLICY, partition_rounds_countries, submission_key, submission_partitions
 from ilms_dagster.registry import TABLES, TableSpec
 from ilms_dagster.resources import WAREHOUSE_POOL, IlmsStorage
@@ -162,13 +161,20 @@ def ilmq_tables(context: dg.AssetExecutionContext, storage: IlmsStorage, warehou
     for t in selected:
         yield from _materialized(table_key(t), partitions, blocked,
                                  lambda pairs, t=t: _table_metadata({p: staged[p].stats[t] for p in pairs}, previews[t]))
-    # Evaluations, not results: no step output per check. A failed blocking check fails the step (Dagster raises
-    # after the step's events), so the run, and the backfill, of a blocked partition fail. Each evaluation names
-    # the latest materialization of its partition (the one just recorded, or an earlier run's for a blocked one),
-    # as Dagster does for a check result: the UI shows a check's status only where it targets the latest one.
-    targets = latest_materializations(context.instance, {e.asset_key for e in evaluations},
-                                      [e.partition for e in evaluations])  # fmt: skip
-    yield from (copy(e, target_materialization_data=targets.get((e.asset_key, e.partition))) for e in evaluations)
+    # A failed blocking check fails the step (Dagster raises after the step's events), so the run, and the
+    # backfill, of a blocked partition fail, and its planned but unrecorded partitions show as failed. A run of one
+    # partition reports check results, which Dagster targets at the partition's latest materialization (the one
+    # just recorded, or an earlier run's for a blocked one); a range run reports evaluations targeted the same way
+    # (AssetCheckResult has no partition: orchestration/dagster_workarounds.py).
+    if context.has_partition_key_range:
+        yield from (range_check_evaluation(context.instance, e) for e in evaluations)
+    else:
+        yield from (_check_result(e) for e in evaluations)
+
+
+def _check_result(e: dg.AssetCheckEvaluation) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(asset_key=e.asset_key, check_name=e.check_name, passed=e.passed, severity=e.severity,
+                               description=e.description, metadata=e.metadata)
 
 
 def _blocked_partitions(evaluations: list[dg.AssetCheckEvaluation]) -> dict[dg.AssetKey, set[str]]:
