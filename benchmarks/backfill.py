@@ -45,6 +45,7 @@ from ilms_dagster.samples import ensure_samples
 
 
 INBOX_SENSOR = inbox_sensor.name
+SENSOR_TICK_GRACE_SECONDS = 10
 
 
 def describe(policy: dg.BackfillPolicy | None) -> str:
@@ -77,7 +78,12 @@ def landed(root: Path, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return ok
 
 
-def run_variant(policy: str, executor: str, root: Path, samples: Path, rounds: list[str]) -> dict:
+def run_variant(policy: str, executor: str, root: Path, samples: Path, rounds: list[str],
+                dagster_yaml: str | None = None) -> dict:
+    """One backfill on a fresh `dagster dev` (its dagster.yaml the shipped one, or `dagster_yaml`)."""
+    if dagster_yaml is not None:
+        (root / "dagster_home").mkdir(parents=True, exist_ok=True)
+        (root / "dagster_home" / "dagster.yaml").write_text(dagster_yaml)
     env = ({"ILMS_BENCH_BACKFILL_POLICY": policy} if policy != "defined" else {}) | (
         {"ILMS_BENCH_EXECUTOR": executor} if executor != "defined" else {})  # fmt: skip
     module = "benchmarks.backfill_defs" if env else None  # overrides: the code location of backfill_defs.py
@@ -85,6 +91,7 @@ def run_variant(policy: str, executor: str, root: Path, samples: Path, rounds: l
         # the workbooks arrive with the inbox sensor off: otherwise it ingests each in a run of its own, and its
         # 100 runs (not the backfill) are what gets measured
         server.stop_sensor(INBOX_SENSOR)
+        time.sleep(SENSOR_TICK_GRACE_SECONDS)  # a tick under way when it was stopped ends on the empty inbox
         shutil.copytree(samples, root / "inbox", dirs_exist_ok=True)
         with instance_at(server.home) as instance:
             keys = ensure_partitions(instance, rounds, REPORTING_COUNTRIES)
@@ -97,6 +104,9 @@ def run_variant(policy: str, executor: str, root: Path, samples: Path, rounds: l
             raise SystemExit(f"backfill {policy} launched no run: {status}\n{server.log_tail()}")
         with instance_at(server.home) as instance:
             locks = lock_errors(instance, [run["runId"] for run in runs])
+            others = [r.run_id for r in instance.get_runs() if r.tags.get("dagster/backfill") != backfill_id]
+        if others:  # every run timed must be the backfill's
+            raise SystemExit(f"runs outside backfill {backfill_id} ran meanwhile ({len(others)}): the figure is void")
     pairs = [(r, c) for r in rounds for c in REPORTING_COUNTRIES]
     failed = [s["numPartitionsFailed"] for s in status["assetBackfillData"]["assetBackfillStatuses"]]
     return {

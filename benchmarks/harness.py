@@ -208,11 +208,20 @@ def ingest_run_seconds(dagster_home: Path) -> float:
     return sum(s.end_time - s.start_time for s in stats)
 
 
+def stamp() -> str:
+    """Which script wrote a table, when, on which commit and how loaded the machine was."""
+    from datetime import UTC, datetime
+
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT, capture_output=True, text=True)
+    return (f"_Written by `benchmarks/{Path(sys.argv[0]).name}` on {datetime.now(UTC):%Y-%m-%d} at commit "
+            f"{commit.stdout.strip() or 'unknown'}; {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}._")
+
+
 def write_section(name: str, text: str, doc: Path = PROJECT / "docs" / "performance.md") -> None:
-    """Replace the `<!-- name -->` ... `<!-- /name -->` block of docs/performance.md by `text`."""
+    """Replace the `<!-- name -->` ... `<!-- /name -->` block of docs/performance.md by `text` and its stamp."""
     start, end = f"<!-- {name} -->", f"<!-- /{name} -->"
     content = doc.read_text() if doc.exists() else ""
-    block = f"{start}\n{text.rstrip()}\n{end}"
+    block = f"{start}\n{text.rstrip()}\n\n{stamp()}\n{end}"
     if start in content:
         before, rest = content.split(start, 1)
         content = before + block + rest.split(end, 1)[1]

@@ -1,5 +1,5 @@
-"""Every performance benchmark of issue 14, side by side in one run, each writing its table into
-docs/performance.md (overhead, reader, backfill, scale), and a line on the machine and its load.
+"""Every performance benchmark, side by side in one run, each writing its table into
+docs/performance.md (instance, overhead, reader, backfill, scale), and a line on the machine and its load.
 
 Usage: uv run python benchmarks/performance.py [--quick]   (--quick: smaller scale and backfill, to try it out)
 """
@@ -28,6 +28,7 @@ def main() -> None:
     args = parser.parse_args()
     quick = args.quick
     runs = [
+        ["instance.py", "--repeat", "1" if quick else "3"],
         ["overhead.py", "--repeat", "1" if quick else "4"],
         ["reader.py"],
         ["backfill.py", "--rounds", "2023-2024" if quick else "2015-2024"],

@@ -193,3 +193,26 @@ def test_every_selected_partition_has_a_submission_check_status(backfills):
         for r, c in selected(route):  # a warning fails a check too (severity WARN) without blocking
             expected = "FAILED" if (r, c) in blocked or (r, c) in warned else "SUCCEEDED"
             assert submission_checks.get(key_of(r, c)) == expected, (route, r, c, submission_checks.get(key_of(r, c)))
+
+
+PARTITION_STATS = """query($path: [String!]!) { assetNodeOrError(assetKey: {path: $path}) { ... on AssetNode {
+  partitionStats { numMaterialized numFailed numMaterializing numPartitions } } } }"""
+
+
+def test_a_blocked_partition_is_failed_on_its_assets_partitions_tab_and_the_others_materialized(backfills):
+    """What the asset's own Partitions tab reads (its partition stats through the UI's GraphQL), and Dagster's
+    status of each partition: every blocked (round, country) is FAILED for its table and for raw/submissions,
+    never "missing"; every other selected partition MATERIALIZED."""
+    from ilms_dagster.partitions import submission_partitions
+
+    ui, _ = backfills
+    blocked = {pair: table for route in ROUTES for pair, table in blocked_in(route).items()}
+    everything = set().union(*(selected(route) for route in ROUTES))
+    with instance_at(ui.home) as instance:
+        for key in sorted({table_key(t) for t in blocked.values()} | {SUBMISSIONS_KEY}, key=str):
+            failed = {pair for pair, table in blocked.items() if key in (table_key(table), SUBMISSIONS_KEY)}
+            stats = ui.graphql(PARTITION_STATS, {"path": key.path})["assetNodeOrError"]["partitionStats"]
+            assert (stats["numFailed"], stats["numMaterialized"]) == (len(failed), len(everything - failed)), (key, stats)
+            status = instance.get_status_by_partition(key, [key_of(r, c) for r, c in everything], submission_partitions)
+            assert {k: v.value for k, v in status.items()} == {
+                key_of(r, c): "FAILED" if (r, c) in failed else "MATERIALIZED" for r, c in everything}, key

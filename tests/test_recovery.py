@@ -52,17 +52,12 @@ def digest(root: Path, path: Path | None = None) -> str:
 
 
 def stage(instance: dg.DagsterInstance) -> str | None:
-    """Where the running `ilms run` is: "intake" (parsing, no slot held), "load" or "models" (holding the pool slot)."""
-    running = instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
-    if not running:
-        return None
-    info = instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL)
-    holders = {slot.run_id for slot in info.claimed_slots}
-    for r in running:
-        if r.run_id in holders:
-            return "models" if r.job_name == "build_models" else "load"
-    if any(r.job_name == "ingest_submissions" for r in running):
-        return "intake"
+    """Where the running `ilms run` is: "intake" (parsing), "load" or "models" (writing the warehouse), by the
+    step its run started last."""
+    for run in instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])):
+        steps = [e.dagster_event.step_key for e in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_START)]
+        if steps:
+            return "models" if run.job_name == "build_models" else "load" if steps[-1] == "ilmq_tables" else "intake"
     return None
 
 
@@ -154,35 +149,48 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
-def test_a_run_waiting_for_the_warehouse_slot_sleeps_and_loads_once_the_slot_is_freed(tmp_path):
-    """The one slot of pool duckdb_warehouse is held (claimed here through the instance, as another run's load
-    would): `ilms run` waits for it without spinning a core (Dagster 1.13's executor loop did: ilms_dagster/
-    pool_wait.py), then takes the freed slot and loads."""
+HOLD = Path(os.environ.get("TMPDIR", "/tmp"))  # replaced per test: the file whose presence keeps the pool held
+
+
+@dg.asset(pool=WAREHOUSE_POOL)
+def holds_the_warehouse() -> None:
+    """A run in the warehouse pool that goes on while its hold file exists (as another run's load would)."""
+    while HOLD.exists():
+        time.sleep(0.1)
+
+
+def test_ilms_run_waits_for_a_run_holding_the_warehouse_without_spinning_then_loads(tmp_path):
+    """A real run in pool duckdb_warehouse is in progress on the instance: `ilms run` says which run it waits for,
+    uses almost no CPU while it waits (the pool is held at run granularity, nothing claims in a loop), and loads
+    once that run ends."""
+    global HOLD
+    import threading
+
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copyfile(SHIPPED_DAGSTER_YAML, home / "dagster.yaml")
+    HOLD = tmp_path / "hold"
+    HOLD.touch()
     with instance_at(home) as instance:
-        storage = instance.event_log_storage
-        storage.initialize_concurrency_limit_to_default(WAREHOUSE_POOL)
-        assert storage.claim_concurrency_slot(WAREHOUSE_POOL, "another-run", "its_load").is_claimed
-        process, log = start(tmp_path)
+        holder = threading.Thread(target=dg.materialize, args=([holds_the_warehouse],), kwargs={"instance": instance})
+        holder.start()
         try:
-            deadline = time.monotonic() + 300
-            while not storage.get_concurrency_info(WAREHOUSE_POOL).pending_run_ids and time.monotonic() < deadline:
-                assert process.poll() is None, log.read_text()
+            deadline = time.monotonic() + 120
+            while not instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])):
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+            process, log = start(tmp_path)
+            while "waiting for run" not in log.read_text():
+                assert process.poll() is None and time.monotonic() < deadline + 300, log.read_text()
                 time.sleep(0.2)
-            assert storage.get_concurrency_info(WAREHOUSE_POOL).pending_run_ids, log.read_text()
             before, waited = _cpu_seconds(process.pid), time.monotonic()
             time.sleep(6)
             used, waited = _cpu_seconds(process.pid) - before, time.monotonic() - waited
-            assert used < waited / 3, f"{used:.1f} s of CPU in {waited:.1f} s of waiting for the slot"
-            assert process.poll() is None  # still waiting
-            storage.free_concurrency_slot_for_step("another-run", "its_load")
-            assert process.wait(timeout=300) == 0, log.read_text()
+            assert used < waited / 3, f"{used:.1f} s of CPU in {waited:.1f} s of waiting for the warehouse"
+            assert process.poll() is None and not (tmp_path / "warehouse.duckdb").exists()  # still waiting
         finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
+            HOLD.unlink()
+            holder.join()
+        assert process.wait(timeout=300) == 0, log.read_text()
     with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as conn:
         assert conn.execute("SELECT ref_area FROM raw.submissions").fetchall() == [(COUNTRY,)]
-

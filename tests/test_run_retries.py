@@ -1,5 +1,5 @@
 """A failed run of a backfill is retried even when the backfill daemon looks in the instant its failure lands:
-`IlmsInstance` publishes the run's retry decision before its FAILURE status (dagster-io/dagster#34204). A real
+`WorkaroundInstance` publishes the run's retry decision before its FAILURE status (dagster-io/dagster#34204). A real
 failing run on a real instance; Dagster's own completion check is asked the moment the status is written. A run
 that failed because validation blocked a partition is not retried (it would block it again)."""
 
@@ -25,7 +25,7 @@ def fails() -> None:
 
 def _instance(tmp_path, retries: bool) -> dg.DagsterInstance:
     (tmp_path / "dagster.yaml").write_text(
-        "instance_class:\n  module: ilms_dagster.event_storage\n  class: IlmsInstance\n"
+        "instance_class:\n  module: ilms_dagster.orchestration.dagster_workarounds\n  class: WorkaroundInstance\n"
         f"run_retries:\n  enabled: {str(retries).lower()}\n  max_retries: 2\n  retry_on_asset_or_op_failure: true\n"
         "telemetry:\n  enabled: false\n"
     )

@@ -157,6 +157,9 @@ def test_a_blocked_partition_fails_its_check_its_run_and_its_backfill(ui, blocke
     assert per_asset[("ilmq", "emp_by_age")]["numPartitionsMaterialized"] == 1  # its other tables load as usual
     assert ui.check_partition_statuses(table, "validation")[key] == "FAILED"
     assert ui.check_partition_statuses(dg.AssetKey(["raw", "submissions"]), "submission_validation")[key] == "FAILED"
+    with instance_at(ui.home) as instance:  # what the asset's Partitions tab shows: failed, not missing
+        for asset in (table, dg.AssetKey(["raw", "submissions"])):
+            assert instance.get_status_by_partition(asset, [key], submission_partitions)[key].value == "FAILED"
 
 
 def test_browser_walks_the_ui_paths_of_the_docs_and_shows_the_blocked_partition(ui, blocked_backfill):
@@ -203,6 +206,11 @@ def test_browser_walks_the_ui_paths_of_the_docs_and_shows_the_blocked_partition(
             expect(page.get_by_text("Failed", exact=True).first).to_be_visible(**wait)
             expect(page.get_by_text(key, exact=True).first).to_be_visible(**wait)
             page.screenshot(path=ARTIFACTS / "ui_blocked_check.png", full_page=True)
+
+            # ... and its own Partitions tab: the blocked partition counted failed (red), not missing
+            page.get_by_role("tab", name="Partitions").click()
+            expect(page.get_by_text("Failed (1)")).to_be_visible(**wait)
+            page.screenshot(path=ARTIFACTS / "ui_blocked_partitions.png", full_page=True)
 
             # a model's page -> Automation: its condition
             page.goto(f"{ui.url}/assets/marts/stocks")
