@@ -149,15 +149,10 @@ def test_a_holder_of_the_warehouse_itself_gets_a_clear_error_naming_its_pid(refe
     assert "dagster._core" not in out and "Traceback" not in out
 
 
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
-
-
 def test_a_run_waiting_for_the_warehouse_slot_sleeps_and_loads_once_the_slot_is_freed(tmp_path):
     """The one slot of pool duckdb_warehouse is held (claimed here through the instance, as another run's load
-    would): `ilms run` waits for it without spinning a core (Dagster 1.13's executor loop did: ilms_dagster/
-    pool_wait.py), then takes the freed slot and loads."""
+    would): `ilms run` waits for it, then takes the freed slot and loads. The CPU it spends waiting (Dagster 1.13's
+    executor loop spun a core: ilms_dagster/pool_wait.py) is measured by benchmarks/pool_wait.py, not here."""
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copyfile(SHIPPED_DAGSTER_YAML, home / "dagster.yaml")
@@ -172,11 +167,8 @@ def test_a_run_waiting_for_the_warehouse_slot_sleeps_and_loads_once_the_slot_is_
                 assert process.poll() is None, log.read_text()
                 time.sleep(0.2)
             assert storage.get_concurrency_info(WAREHOUSE_POOL).pending_run_ids, log.read_text()
-            before, waited = _cpu_seconds(process.pid), time.monotonic()
-            time.sleep(6)
-            used, waited = _cpu_seconds(process.pid) - before, time.monotonic() - waited
-            assert used < waited / 3, f"{used:.1f} s of CPU in {waited:.1f} s of waiting for the slot"
-            assert process.poll() is None  # still waiting
+            time.sleep(2)
+            assert process.poll() is None, log.read_text()  # still waiting, not failed
             storage.free_concurrency_slot_for_step("another-run", "its_load")
             assert process.wait(timeout=300) == 0, log.read_text()
         finally:
