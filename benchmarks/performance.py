@@ -29,6 +29,7 @@ def main() -> None:
     quick = args.quick
     runs = [
         ["instance.py", "--repeat", "1" if quick else "3"],
+        ["pool_wait.py"],
         ["overhead.py", "--repeat", "1" if quick else "4"],
         ["reader.py"],
         ["backfill.py", "--rounds", "2023-2024" if quick else "2015-2024"],

@@ -47,22 +47,38 @@ def country_code(value: str | None) -> str | None:
 def template(
     country: Annotated[str, typer.Option(help="ISO3 code of the reporting country", callback=country_code)],
     round_: Annotated[str, typer.Option("--round", help="Collection round (year)", callback=collection_round)],
-    out: Annotated[Path | None, typer.Option(help="Output .xlsx (default <country>_ILMQ_<round>.xlsx)")] = None,
+    out: Annotated[Path | None, typer.Option(help="Output .xlsx (default <data>/templates/<country>_ILMQ_<round>.xlsx, "
+                                                  "with --prefill <country>_ILMQ_<round>_prefilled.xlsx)")] = None,
     prefill: Annotated[bool, typer.Option(help="Prefill with the values the warehouse already holds")] = False,
+    force: Annotated[bool, typer.Option(help="Replace the output file if it exists")] = False,
 ) -> None:
-    """Write the ILMQ workbook template for a country and round."""
+    """Write the ILMQ workbook template for a country and round (into <data>/templates/ unless --out says where);
+    an existing file is kept unless --force is given."""
+    from ilms_dagster.resources.locations import data_dir
     from ilms_dagster.resources.warehouse import connect_read_only, latest_values, warehouse_path
     from ilms_dagster.template import write_workbook
 
     country = country.upper()
+    path = out or template_path(data_dir(), country, round_, prefill)
+    if path.exists() and not force:
+        console.print(f"[red]{path} exists: not overwritten.[/] Give --force to replace it, or --out another file.",
+                      highlight=False, soft_wrap=True)  # fmt: skip
+        raise typer.Exit(1)
     values = {}
     if prefill:
         if not warehouse_path().exists():
             raise typer.BadParameter(f"--prefill: no warehouse at {warehouse_path()}")
         with connect_read_only() as conn:
             values = latest_values(conn, country, reference_years(round_))
-    path = write_workbook(out or Path(f"{country}_ILMQ_{round_}.xlsx"), country, round_, values=values)
-    console.print(f"Wrote {path} ({len(TABLES)} tables, years {reference_years(round_)}, {len(values)} prefilled values)")
+    path = write_workbook(path, country, round_, values=values)
+    console.print(f"Wrote {path} ({len(TABLES)} tables, years {reference_years(round_)}, {len(values)} prefilled values)",
+                  highlight=False, soft_wrap=True)  # fmt: skip
+
+
+def template_path(data: Path, country: str, round_: str, prefill: bool = False) -> Path:
+    """Where `ilms template` writes by default: `<data>/templates/<ISO3>_ILMQ_<round>.xlsx`; a prefilled one is
+    `..._prefilled.xlsx`, so it never takes the place of the blank template."""
+    return data / "templates" / f"{country}_ILMQ_{round_}{'_prefilled' if prefill else ''}.xlsx"
 
 
 @app.command()

@@ -17,22 +17,22 @@ def sql(
     labels: Annotated[bool, typer.Option(help="Add a label column beside every column of codes")] = False,
 ) -> None:
     """Run a query on the warehouse's read copy and print every column of the result."""
-    import pandas as pd
-
     from ilms_dagster.analyst import ExportError, query
-    from ilms_dagster.resources.warehouse import connect_read_only
+    from ilms_dagster.resources.locations import connect_read_only, warehouse_path
 
     text = file.read_text() if file else query_text
     if not text:
         raise typer.BadParameter("give a query (or a table name) or --file", param_hint="QUERY")
+    if not warehouse_path().exists():
+        console.print(f"[red]No warehouse at {warehouse_path()}: run `ilms run` first[/red]")
+        raise typer.Exit(1)
     try:
         with connect_read_only() as conn:
             frame = query(conn, text, labels=labels)
     except ExportError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from None
-    with pd.option_context("display.max_columns", None, "display.width", 100000, "display.max_rows", 500):
-        console.print(frame.to_string(index=False))
+    console.print(frame.text(), markup=False, highlight=False)
     console.print(f"({len(frame)} rows)")
 
 
@@ -43,17 +43,17 @@ def export(
     labels: Annotated[bool, typer.Option(help="Add a label column beside every column of codes")] = True,
 ) -> None:
     """Write a mart, a table or a query's result to CSV, Parquet or Excel, labels beside codes."""
-    from ilms_dagster.analyst import ExportError, query, write
-    from ilms_dagster.resources.warehouse import connect_read_only, warehouse_path
+    from ilms_dagster.analyst import ExportError, labelled_sql, relation_sql, write
+    from ilms_dagster.resources.locations import connect_read_only, warehouse_path
 
     if not warehouse_path().exists():
         console.print(f"[red]No warehouse at {warehouse_path()}: run `ilms run` first[/red]")
         raise typer.Exit(1)
     try:
         with connect_read_only() as conn:
-            frame = query(conn, what, labels=labels)
-        path = write(frame, out, format_)
+            sql = labelled_sql(conn, what) if labels else relation_sql(what, conn)
+            path, rows, columns = write(conn, sql, out, format_)
     except ExportError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from None
-    console.print(f"Wrote {path}: {len(frame)} rows, {len(frame.columns)} columns")
+    console.print(f"Wrote {path}: {rows} rows, {columns} columns")

@@ -14,10 +14,37 @@ app = typer.Typer(help="PostgreSQL, Redis, code server, daemon, webserver and Ce
 console = Console(soft_wrap=True)
 
 Folder = Annotated[Path | None, typer.Option(help="Deployment folder (default: <data>/deploy)")]
+# The production topology's packages (pyproject.toml's optional extra `deploy`): module -> distribution
+DEPLOY_PACKAGES = {"dagster_postgres": "dagster-postgres", "dagster_celery": "dagster-celery", "celery": "celery",
+                   "redis": "redis", "psycopg2": "psycopg2-binary"}  # fmt: skip
+
+
+def missing_packages() -> list[str]:
+    """The distributions of the extra `deploy` this environment cannot import (found without importing them)."""
+    from importlib.util import find_spec
+
+    missing = []
+    for module, distribution in DEPLOY_PACKAGES.items():
+        try:
+            found = find_spec(module) is not None
+        except (ImportError, ValueError):  # a module set to None in sys.modules, a broken parent
+            found = False
+        if not found:
+            missing.append(distribution)
+    return missing
+
+
+def _require_packages() -> None:
+    missing = missing_packages()
+    if missing:
+        console.print(f"ilms deploy up: the production topology's packages are not installed ({', '.join(missing)}). "
+                      "Install them with `uv sync --extra deploy` (or pip install 'ilms-dagster[deploy]'), then "
+                      "run it again.", style="red", markup=False, highlight=False)  # fmt: skip
+        raise typer.Exit(1)
 
 
 def _folder(folder: Path | None) -> Path:
-    from ilms_dagster.resources.storage import data_dir
+    from ilms_dagster.resources.locations import data_dir
 
     return folder or data_dir() / "deploy"
 
@@ -30,8 +57,9 @@ def up_command(
 ) -> None:
     """Start every service on 127.0.0.1; logs and pids in the deployment folder. Fails, stopping what it
     started, if a port is taken, a binary is missing or a service does not get ready."""
+    _require_packages()
     from ilms_dagster.deploy import DeployError, up
-    from ilms_dagster.resources.storage import data_dir
+    from ilms_dagster.resources.locations import data_dir
 
     ports = {"webserver": webserver_port} if webserver_port else None
     try:

@@ -17,6 +17,20 @@ import pytest  # noqa: E402
 from ilms_dagster.resources import IlmsStorage  # noqa: E402
 from ilms_dagster.resources.warehouse import WarehouseResource  # noqa: E402
 
+SHARED = Path(__file__).resolve().parents[2] / "shared"  # ../shared: beside the checkout, not in it
+
+
+@pytest.fixture(scope="session")
+def ilostat_sample() -> Path:
+    """../shared/ilostat-sample, the real published ILOSTAT rows; a test that needs it is skipped, saying so, where
+    the folder is missing (a checkout without the shared folder beside it)."""
+    path = SHARED / "ilostat-sample"
+    if not sorted(path.glob("*.csv")):
+        pytest.skip(f"needs ../shared/ilostat-sample (the real published ILOSTAT CSV files) at {path}: not there; "
+                    "put the shared folder beside the checkout to run this test")  # fmt: skip
+    return path
+
+
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 

@@ -32,7 +32,7 @@ def published() -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def flagged(tmp_path_factory) -> tuple[pd.DataFrame, pd.DataFrame]:
+def flagged(tmp_path_factory, ilostat_sample) -> tuple[pd.DataFrame, pd.DataFrame]:
     rows, found, folder = published(), [], tmp_path_factory.mktemp("ilostat")
     with duckdb.connect() as conn:
         ensure_schema(conn)

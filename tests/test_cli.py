@@ -37,6 +37,40 @@ def test_prefill_without_a_warehouse_is_a_clear_error(project):
     assert result.exit_code != 0 and "no warehouse at" in result.output
 
 
+def test_template_goes_to_the_data_folder_and_never_replaces_a_file_without_force(project, monkeypatch):
+    """`ilms template` writes `<data>/templates/<ISO3>_ILMQ_<round>.xlsx` (not the current folder); a second
+    call keeps the file and says so; --force replaces it; --prefill writes its own file beside the blank one."""
+    blank = project.root / "templates" / "THA_ILMQ_2025.xlsx"
+    (project.root / "checkout").mkdir()
+    monkeypatch.chdir(project.root / "checkout")
+    first = runner.invoke(app, ["template", "--country", "THA", "--round", "2025"])
+    assert first.exit_code == 0, first.output
+    assert f"Wrote {blank}" in first.output.replace("\n", "") and blank.exists()
+    before = blank.read_bytes()
+    blank.write_bytes(before + b"focal point's work")  # a template someone has started filling
+    again = runner.invoke(app, ["template", "--country", "THA", "--round", "2025"])
+    assert again.exit_code == 1
+    assert f"{blank} exists: not overwritten" in " ".join(again.output.replace("\n", "").split()) \
+        and "--force" in again.output  # fmt: skip
+    assert blank.read_bytes() == before + b"focal point's work"
+
+    write_workbook(project.inbox / "2024" / "THA.xlsx", "THA", 2024,
+                   values={("emp_by_activity", 2022, "ECO_SECTOR_TOTAL", "SEX_T", "CCT_CIT_NONCIT"): 2950.5})
+    assert project.materialize("2024", "THA").success
+    prefilled = runner.invoke(app, ["template", "--country", "THA", "--round", "2025", "--prefill"])
+    assert prefilled.exit_code == 0, prefilled.output
+    assert (project.root / "templates" / "THA_ILMQ_2025_prefilled.xlsx").exists()
+    assert blank.read_bytes() == before + b"focal point's work"  # the blank template is left alone
+
+    forced = runner.invoke(app, ["template", "--country", "THA", "--round", "2025", "--force"])
+    assert forced.exit_code == 0, forced.output
+    assert blank.read_bytes() == before
+    out = project.root / "elsewhere" / "t.xlsx"
+    assert runner.invoke(app, ["template", "--country", "THA", "--round", "2025", "--out", str(out)]).exit_code == 0
+    assert "Metadata" in __import__("openpyxl").load_workbook(out, read_only=True).sheetnames
+    assert list((project.root / "checkout").iterdir()) == []  # nothing in the folder it ran from
+
+
 def test_dagster_definitions_validate_passes():
     done = subprocess.run([sys.executable, "-m", "dagster", "definitions", "validate", "-m", "ilms_dagster.definitions"],
                           capture_output=True, text=True, timeout=300)  # fmt: skip
@@ -101,7 +135,7 @@ def unboxed(output: str) -> str:
     return " ".join(re.sub(r"[│╭╮╰╯─]", " ", output).split())
 
 
-def test_the_summary_table_of_many_countries_has_a_row_per_country_with_its_values_per_family():
+def test_the_summary_table_of_many_countries_has_a_row_per_country_with_its_values_per_family(monkeypatch, tmp_path):
     from rich.console import Console
 
     from ilms_dagster.cli import _values_table
@@ -113,8 +147,10 @@ def test_the_summary_table_of_many_countries_has_a_row_per_country_with_its_valu
         console.print(_values_table(counts, countries))
         return console.export_text()
 
+    # the title names the warehouse: a long path (a deep checkout) wraps it, which must not matter
+    monkeypatch.setenv("ILMS_WAREHOUSE", str(tmp_path / ("a-long-folder-name-" * 12) / "warehouse.duckdb"))
     few = rendered(["BRN", "KHM"])
-    assert "values per ILMQ table and country" in few and "emp_by_age" in few
+    assert "values per ILMQ table and country" in " ".join(few.split()) and "emp_by_age" in few
     many = rendered([f"X{a}{b}" for a in "AB" for b in "ABCDEFGHI"])  # 18 countries
     assert "values per country and table family" in " ".join(many.split()) and "emp_by_age" not in many
     assert TABLES["emp_by_age"].family == "stock" and TABLES["outflow_by_destination"].family == "outflow"

@@ -76,9 +76,10 @@ def test_a_real_run_over_the_whole_corpus_rejects_every_kind_and_changes_no_cont
     assert digest() == before
 
 
-def test_the_worst_cases_stay_far_below_a_gigabyte():
-    """Peak resident memory (libraries included) of the heaviest kinds, and of the largest workbook the
-    default limits let through, each in a child process as benchmarks/reliability.py measures them."""
+def test_the_worst_cases_are_refused_or_accepted_in_a_child_process():
+    """The heaviest kinds, and the largest workbook the default limits let through, each in a child process as
+    benchmarks/reliability.py runs them: refused or accepted, never a crash or a hang (a child past the benchmark's
+    TIMEOUT). Their time and peak memory are that benchmark's figures (docs/reliability.md), not asserted here."""
     import sys
     from pathlib import Path
 
@@ -90,5 +91,3 @@ def test_the_worst_cases_stay_far_below_a_gigabyte():
     for kind in [reliability.LARGEST, *heaviest]:
         result = reliability.measure(kind)
         assert result["outcome"] in ("rejected", "accepted"), result
-        assert 0 < result["rss"] < 2**30, result
-        assert result["seconds"] < 60, result

@@ -59,7 +59,7 @@ def published() -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def imported(tmp_path_factory) -> tuple[Path, dg.ExecuteInProcessResult]:
+def imported(tmp_path_factory, ilostat_sample) -> tuple[Path, dg.ExecuteInProcessResult]:
     root = tmp_path_factory.mktemp("published")
     result = import_and_build(root)
     assert result.success
@@ -113,6 +113,7 @@ def test_every_imported_value_is_reproduced_cell_for_cell_through_staging_latest
     assert len(stocks) > 0
 
 
+@pytest.mark.usefixtures("ilostat_sample")
 def test_import_is_idempotent_and_atomic(project):
     first = runner.invoke(app, ["import-ilostat", *map(str, FILES), "--published", "2025-11-30"])
     assert first.exit_code == 0, first.output
@@ -172,6 +173,7 @@ def test_a_missing_column_is_a_clear_error(project):
     assert out.exit_code == 1 and "nocol.csv: line 1: missing column(s) obs_value" in " ".join(out.output.split())
 
 
+@pytest.mark.usefixtures("ilostat_sample")
 def test_a_submitted_value_wins_over_the_published_one_and_the_revision_is_listed(project):
     cbr = next(f for f in FILES if f.stem == "MST_TEMP_SEX_ECO_CBR_NB")
     assert import_and_build(project.root, [cbr]).success

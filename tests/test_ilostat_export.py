@@ -36,7 +36,7 @@ def observations(frame: pd.DataFrame) -> list[tuple]:
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory) -> tuple[Path, dg.ExecuteInProcessResult]:
+def exported(tmp_path_factory, ilostat_sample) -> tuple[Path, dg.ExecuteInProcessResult]:
     root = tmp_path_factory.mktemp("export")
     assert import_and_build(root).success
     result = dg.materialize([ilostat_bulk_csv, sdmx_csv], partition_key="2024", resources=resources(root))
@@ -87,6 +87,7 @@ def test_sdmx_csv_re_read_by_pysdmx_gives_the_same_observations(exported):
     assert got == {urn: sorted(rows) for urn, rows in want.items()}
 
 
+@pytest.mark.usefixtures("ilostat_sample")
 def test_a_submitted_round_is_exported_with_status_and_notes_and_round_trips(project):
     """A round's submission over the published history; a published value with a status and notes. The
     export of round 2021 carries the submitted values, that of 2020 the published ones; both round-trip."""
@@ -120,6 +121,7 @@ def test_a_submitted_round_is_exported_with_status_and_notes_and_round_trips(pro
     assert in_export == {"2020": pytest.approx(published), "2021": pytest.approx(submitted)}
 
 
+@pytest.mark.usefixtures("ilostat_sample")
 def test_export_without_models_is_a_clear_error(project):
     runner.invoke(app, ["import-ilostat", str(FILES[0])])
     done = runner.invoke(app, ["export-ilostat", "--round", "2024", "--out", str(project.root / "o")])

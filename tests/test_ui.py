@@ -23,6 +23,7 @@ from ilms_dagster.resources import IlmsStorage
 from ilms_dagster.resources.warehouse import connect_read_only
 from ilms_dagster.instance import instance_at
 
+pytestmark = pytest.mark.slow  # 4-10 min: dagster dev, a backfill of 20 partitions, a browser
 ROUNDS = ["2023", "2024"]  # no DELIBERATE_MISTAKES in these rounds: every partition must succeed
 TABLE = "emp_by_age"
 CHROMIUM = "/usr/bin/chromium"

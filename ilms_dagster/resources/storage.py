@@ -7,12 +7,7 @@ from pathlib import Path
 
 import dagster as dg
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-
-
-def data_dir() -> Path:
-    """The project's data folder; ILMS_DATA_DIR overrides it."""
-    return Path(os.environ.get("ILMS_DATA_DIR") or PROJECT_ROOT / "data")
+from ilms_dagster.resources.locations import PROJECT_ROOT, data_dir  # noqa: F401  (re-exported)
 
 
 class IlmsStorage(dg.ConfigurableResource):

@@ -24,7 +24,7 @@ from dagster_duckdb import DuckDBResource
 
 from ilms_dagster.ilostat import ensure_import_schema
 from ilms_dagster.registry import TABLES
-from ilms_dagster.resources.storage import data_dir
+from ilms_dagster.resources.locations import connect_read_only, read_copy_path, warehouse_path  # noqa: F401  (re-exported)
 
 WAREHOUSE_POOL = "duckdb_warehouse"
 LOCK_WAIT_ENV = "ILMS_LOCK_WAIT_SECONDS"  # how long a writer retries a warehouse held by another process
@@ -63,16 +63,6 @@ VALIDATION_DDL = [
     found VARCHAR, reason VARCHAR NOT NULL, reviewer VARCHAR NOT NULL, reviewed_at TIMESTAMP NOT NULL
 )""",
 ]
-
-
-def warehouse_path() -> Path:
-    return Path(os.environ.get("ILMS_WAREHOUSE") or data_dir() / "warehouse.duckdb")
-
-
-def read_copy_path(path: Path | None = None) -> Path:
-    """The published read-only copy of a warehouse file: `<folder>/<name>_read.duckdb`."""
-    path = path or warehouse_path()
-    return path.with_name(f"{path.stem}_read{path.suffix}")
 
 
 class WarehouseLocked(RuntimeError):
@@ -194,15 +184,6 @@ def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConn
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
-
-
-def connect_read_only(path: Path | None = None) -> duckdb.DuckDBPyConnection:
-    """How analysts open the warehouse: the published read-only copy (never the file the pipeline writes), so
-    they may hold it open as long as they like. A warehouse written before read copies existed has none yet:
-    then the warehouse itself, read-only (the next load publishes the copy)."""
-    path = path or warehouse_path()
-    copy = read_copy_path(path)
-    return duckdb.connect(str(copy if copy.exists() else path), read_only=True)
 
 
 def content_digest(conn: duckdb.DuckDBPyConnection, schemas: Iterable[str] = ("raw", "ilmq", "validation", "staging", "marts")) -> str:
