@@ -374,25 +374,35 @@ DEV_SUPERSEDED = "Function `dev_command` is superseded"  # the start of Dagster 
 
 @app.command()
 def dev(
-    host: Annotated[str, typer.Option(help="Address the UI listens on. The webserver has no authentication: keep "
-                                      "127.0.0.1 and put an authenticating proxy in front for anyone else")] = "127.0.0.1",
+    host: Annotated[str, typer.Option(help="Address the UI listens on (its front door requires the printed token; "
+                                      "keep 127.0.0.1 unless others must reach it, see docs/security.md)")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port of the UI")] = 3000,
+    allow_host: Annotated[list[str] | None, typer.Option(help="A further Host name the UI answers to (beside "
+                                                         "127.0.0.1, localhost, ::1 and --host); repeatable")] = None,
 ) -> None:
     """Start the Dagster UI and daemon (`dagster dev`) on the project's instance (DAGSTER_HOME, seeded with the
-    shipped dagster.yaml), on loopback; SIGTERM or Ctrl-C stops it with every process it started (webserver, daemon,
-    code server, runs)."""
+    shipped dagster.yaml), on loopback, behind a front door that requires a per-start token (printed in the URL);
+    SIGTERM or Ctrl-C stops it with every process it started (webserver, daemon, code server, runs), and so does a
+    watchdog if `ilms dev` is killed."""
+    import os
+
     from ilms_dagster.dev_process import run_process_group
+    from ilms_dagster.front_door import HOSTS_ENV, TOKEN_ENV, new_token
     from ilms_dagster.instance import ensure_dagster_home
 
     home = ensure_dagster_home()
-    console.print(f"Dagster UI: http://{host}:{port}", highlight=False, soft_wrap=True)
-    console.print(f"instance: DAGSTER_HOME={home} (its dagster.yaml); no authentication: loopback only, or behind "
-                  "an authenticating proxy", highlight=False, soft_wrap=True)  # fmt: skip
+    token = new_token()
+    shown = f"[{host}]" if ":" in host else host
+    console.print(f"Dagster UI: http://{shown}:{port}/?token={token}", highlight=False, soft_wrap=True)
+    console.print(f"instance: DAGSTER_HOME={home} (its dagster.yaml); the UI requires the token above (a new one at "
+                  "every start; docs/security.md)", highlight=False, soft_wrap=True)  # fmt: skip
+    env = os.environ | {TOKEN_ENV: token, HOSTS_ENV: ",".join([host, *(allow_host or [])])}  # never on a command line
     # Run from DAGSTER_HOME: in the project folder `dagster dev` would warn that the dagster.yaml there "will not be
     # used" (true: it reads DAGSTER_HOME's copy). Dagster 1.13 also calls `dagster dev` superseded by `dg dev`
     # (package dagster-dg-cli, not a dependency: same webserver and daemon); that notice is filtered.
-    raise typer.Exit(run_process_group([sys.executable, "-W", f"ignore:{DEV_SUPERSEDED}", "-m", "dagster", "dev",
-                                        "-m", "ilms_dagster.definitions", "-h", host, "-p", str(port)], cwd=home))
+    raise typer.Exit(run_process_group([sys.executable, "-W", f"ignore:{DEV_SUPERSEDED}", "-m", "ilms_dagster.front_door",
+                                        "dev", "-m", "ilms_dagster.definitions", "-h", host, "-p", str(port)],
+                                       cwd=home, env=env))
 
 
 from ilms_dagster.cli_analyst import export, sql  # noqa: E402

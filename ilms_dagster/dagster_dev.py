@@ -22,6 +22,7 @@ from pathlib import Path
 import dagster as dg
 
 from ilms_dagster.environment import DAGSTER_ENVIRONMENT
+from ilms_dagster.front_door import TOKEN_ENV, new_token
 from ilms_dagster.instance import SHIPPED_DAGSTER_YAML
 from ilms_dagster.partitions import submission_partitions
 from ilms_dagster.resources.storage import PROJECT_ROOT
@@ -72,17 +73,24 @@ def free_port() -> int:
 
 @dataclass
 class DagsterDev:
-    """A running `dagster dev`: its URL, its instance folder and its log file."""
+    """A running `dagster dev` behind the front door: its URL, the token it requires, its instance folder and
+    its log file."""
 
     url: str
     home: Path
     log: Path
     process: subprocess.Popen
+    token: str = ""
+
+    @property
+    def login_url(self) -> str:
+        """The URL that logs a browser in (sets the front door's cookie), as `ilms dev` prints it."""
+        return f"{self.url}/?token={self.token}"
 
     def graphql(self, query: str, variables: dict | None = None, timeout: float = 60) -> dict:
         request = urllib.request.Request(
             f"{self.url}/graphql", data=json.dumps({"query": query, "variables": variables or {}}).encode(),
-            headers={"Content-Type": "application/json"},
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {self.token}"},
         )  # fmt: skip
         with urllib.request.urlopen(request, timeout=timeout) as response:
             body = json.loads(response.read())
@@ -200,7 +208,7 @@ class DagsterDev:
 def dagster_dev(
     root: Path, module: str | None = None, env: dict[str, str] | None = None, ready_timeout: float = 180
 ) -> Iterator[DagsterDev]:
-    """Start `dagster dev` on a free loopback port with DAGSTER_HOME=<root>/dagster_home (seeded with the
+    """Start `dagster dev` behind the front door (`ilms_dagster.front_door`, a token of its own) on a free loopback port with DAGSTER_HOME=<root>/dagster_home (seeded with the
     shipped dagster.yaml) and the project's data, inbox and warehouse under <root>; stop its whole
     process group (webserver, daemon, code server and the runs they launched) on exit. The code
     location is the project's workspace.yaml, or `module` (importable from the project root); `env` is
@@ -210,7 +218,9 @@ def dagster_dev(
     if not (home / "dagster.yaml").exists():
         shutil.copyfile(SHIPPED_DAGSTER_YAML, home / "dagster.yaml")
     port = free_port()
+    token = new_token()
     env = os.environ | {
+        TOKEN_ENV: token,
         "DAGSTER_HOME": str(home),
         "ILMS_DATA_DIR": str(root),
         "ILMS_INBOX": str(root / "inbox"),
@@ -218,11 +228,11 @@ def dagster_dev(
     } | {k: os.environ.get(k, v) for k, v in DAGSTER_ENVIRONMENT.items()} | (env or {})
     log = root / "dagster_dev.log"
     location = ["-m", module] if module else ["-w", str(PROJECT_ROOT / "workspace.yaml")]
-    command = [sys.executable, "-m", "dagster", "dev", *location, "-h", "127.0.0.1", "-p", str(port)]
+    command = [sys.executable, "-m", "ilms_dagster.front_door", "dev", *location, "-h", "127.0.0.1", "-p", str(port)]
     with log.open("ab") as out:
         process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
-    server = DagsterDev(f"http://127.0.0.1:{port}", home, log, process)
+    server = DagsterDev(f"http://127.0.0.1:{port}", home, log, process, token)
     try:
         server.wait_until_ready(ready_timeout)
         yield server

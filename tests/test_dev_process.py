@@ -1,12 +1,16 @@
-"""`ilms dev` on loopback, stopped by SIGTERM with every process it started (real `dagster dev`)."""
+"""`ilms dev` on loopback behind its token, stopped by SIGTERM with every process it started, and by its watchdog
+when it is SIGKILLed (real `dagster dev`)."""
 
 from __future__ import annotations
 
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -32,33 +36,79 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
+def _descendants(pid: int) -> dict[int, str]:
+    """{pid: /proc/<pid>/stat} of every descendant (the stat line names one process even if its pid is reused)."""
+    found, todo = {}, [pid]
+    while todo:
+        for child in _children(todo.pop()):
+            stat = _stat(child)
+            if stat:
+                found[child] = stat
+                todo.append(child)
+    return found
+
+
+def _stat(pid: int) -> str | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2:].split()
+    return None if fields[0] in "ZX" else f"{stat[:stat.rindex(')')]} {fields[19]}"  # name and start time
+
+
+def _port_free(host: str, port: int) -> bool:
+    """True when a new server could listen there (SO_REUSEADDR, as uvicorn binds: the closed connections' TIME_WAIT
+    does not count, a listening socket does)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
 HOST = "127.0.0.2"  # a loopback address other than the default: --host is what the UI binds
+
+
+def _start_ilms_dev(tmp_path: Path, host: str, port: int) -> tuple[subprocess.Popen, str]:
+    """`ilms dev --host --port` until its UI answers through the front door; (process, token)."""
+    env = os.environ | {"DAGSTER_HOME": str(tmp_path / "dagster_home"), "ILMS_DATA_DIR": str(tmp_path),
+                        "ILMS_WAREHOUSE": str(tmp_path / "warehouse.duckdb")}  # fmt: skip
+    with (tmp_path / "dev.log").open("w") as log:
+        dev = subprocess.Popen([sys.executable, "-m", "ilms_dagster.cli", "dev", "--host", host, "--port", str(port)],
+                               env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)  # fmt: skip
+    deadline, token, ready = time.monotonic() + 240, None, False
+    while time.monotonic() < deadline and not ready and dev.poll() is None:
+        found = re.search(r"token=([\w-]+)", (tmp_path / "dev.log").read_text())
+        token = found and found.group(1)
+        try:
+            request = urllib.request.Request(f"http://{host}:{port}/server_info", headers={"Authorization": f"Bearer {token}"})
+            with urllib.request.urlopen(request, timeout=5) as response:
+                ready = response.status == 200
+        except OSError:
+            time.sleep(1)
+    assert ready, (tmp_path / "dev.log").read_text()[-3000:]
+    return dev, token
 
 
 def test_ilms_dev_listens_on_host_and_port_prints_the_url_and_sigterm_stops_its_whole_process_group(tmp_path):
     port = free_port()
-    env = os.environ | {"DAGSTER_HOME": str(tmp_path / "dagster_home"), "ILMS_DATA_DIR": str(tmp_path),
-                        "ILMS_WAREHOUSE": str(tmp_path / "warehouse.duckdb")}  # fmt: skip
-    log = (tmp_path / "dev.log").open("w")
-    dev = subprocess.Popen([sys.executable, "-m", "ilms_dagster.cli", "dev", "--host", HOST, "--port", str(port)], env=env,
-                           stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)  # fmt: skip
+    dev, token = _start_ilms_dev(tmp_path, HOST, port)
     try:
-        deadline, ready = time.monotonic() + 240, False
-        while time.monotonic() < deadline and not ready and dev.poll() is None:
-            try:
-                with urllib.request.urlopen(f"http://{HOST}:{port}/server_info", timeout=5) as response:
-                    ready = response.status == 200
-            except OSError:
-                time.sleep(1)
         output = (tmp_path / "dev.log").read_text()
-        assert ready, output[-3000:]
-        assert output.splitlines()[0] == f"Dagster UI: http://{HOST}:{port}"
+        assert output.splitlines()[0] == f"Dagster UI: http://{HOST}:{port}/?token={token}"
+        assert len(token) >= 40  # a new random token at every start (secrets.token_urlsafe(32))
+        with pytest.raises(urllib.error.HTTPError) as refused:  # the front door wants the token
+            urllib.request.urlopen(f"http://{HOST}:{port}/server_info", timeout=5)
+        assert refused.value.code == 401
         assert f"DAGSTER_HOME={tmp_path / 'dagster_home'}" in output
         assert "will not be used" not in output and "superseded" not in output  # no contradicting warnings
         with pytest.raises(OSError):  # bound to --host only
             urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=5)
-        (group,) = _children(dev.pid)  # dagster dev, leader of a group of its own
-        assert os.getpgid(group) == group != os.getpgid(dev.pid)
+        (group,) = [pid for pid in _children(dev.pid) if "front_door" in Path(f"/proc/{pid}/cmdline").read_text()]
+        assert os.getpgid(group) == group != os.getpgid(dev.pid)  # dagster dev, leader of a group of its own
         assert _children(group)  # webserver, daemon, code server
         dev.send_signal(signal.SIGTERM)
         assert dev.wait(timeout=90) == 0
@@ -69,4 +119,33 @@ def test_ilms_dev_listens_on_host_and_port_prints_the_url_and_sigterm_stops_its_
     finally:
         if dev.poll() is None:
             dev.kill()
-        log.close()
+
+
+def test_sigkill_of_ilms_dev_leaves_no_dagster_process_and_frees_the_port(tmp_path):
+    """A closed terminal or the OOM killer: no handler of `ilms dev` runs; its watchdog stops the rest."""
+    port = free_port()
+    dev, _ = _start_ilms_dev(tmp_path, "127.0.0.1", port)
+    started = _descendants(dev.pid)
+    try:
+        commands = [Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ") for pid in started]
+        for part in ("front_door dev", "front_door webserver", "dagster._daemon", "code-server", "dev_process.py watch"):
+            assert any(part in command for command in commands), (part, commands)
+        assert not _port_free("127.0.0.1", port)
+        killed_at = time.monotonic()
+        dev.send_signal(signal.SIGKILL)
+        dev.wait(timeout=10)
+        deadline = killed_at + 20
+        while time.monotonic() < deadline and ({pid for pid, stat in started.items() if _stat(pid) == stat}
+                                               or not _port_free("127.0.0.1", port)):  # fmt: skip
+            time.sleep(0.25)
+        left = {pid: stat for pid, stat in started.items() if _stat(pid) == stat}
+        assert not left, left
+        assert _port_free("127.0.0.1", port)
+        assert time.monotonic() - killed_at < 15  # "within seconds": SIGTERM, 5 s of grace, SIGKILL
+        assert "ilms dev is gone: stopping" in (tmp_path / "dev.log").read_text()
+    finally:
+        if dev.poll() is None:
+            dev.kill()
+        for pid, stat in started.items():  # should the watchdog have failed, clean up after it
+            if _stat(pid) == stat:
+                os.kill(pid, signal.SIGKILL)

@@ -1,6 +1,7 @@
-"""The Dagster UI for real: `dagster dev` (webserver + daemon) on a temporary instance and data folder, a
-backfill launched through its GraphQL API, and headless Chromium (Debian's package, never a Playwright
-download) on the asset catalog and an ILMQ table's page.
+"""The Dagster UI for real: `dagster dev` (webserver + daemon) behind the front door (its token required) on a
+temporary instance and data folder, a backfill launched through its GraphQL API with the token, and headless
+Chromium (Debian's package, never a Playwright download), logged in by the token URL, on the asset catalog and an
+ILMQ table's page.
 
 Run alone: `uv run --frozen pytest tests/test_ui.py`; the screenshots land in tests/artifacts/.
 """
@@ -99,6 +100,7 @@ def test_browser_shows_the_catalog_and_an_ilmq_table_with_partitions_and_checks(
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.set_default_timeout(UI_TIMEOUT_MS)  # for clicks; assertions pass theirs
         try:
+            page.goto(ui.login_url)  # the URL `ilms dev` prints: sets the front door's cookie
             page.goto(f"{ui.url}/assets")
             for table in (sorted(TABLES)[0], TABLE):  # the catalog lists the ILMQ tables as ilmq / <table>
                 expect(table_link(page, table)).to_be_visible(timeout=UI_TIMEOUT_MS)
@@ -177,7 +179,7 @@ def test_browser_walks_the_ui_paths_of_the_docs_and_shows_the_blocked_partition(
         wait = {"timeout": UI_TIMEOUT_MS}
         try:
             # Runs -> Backfills: the blocked backfill, failed
-            page.goto(ui.url)
+            page.goto(ui.login_url)  # logged in by the printed URL, redirected to the UI's start page
             nav = lambda name: page.get_by_text(name, exact=True).first  # noqa: E731  (sidebar entries)
             nav("Runs").click()
             page.get_by_role("tab", name="Backfills").or_(page.get_by_role("link", name="Backfills", exact=True)).first.click()
