@@ -28,21 +28,20 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1] / "tests")]
 
 import dagster as dg
 import duckdb
 from harness import digest, measure, write_section
+from support.dagster_dev import backfill_asset_keys, dagster_dev, ensure_partitions, lock_errors
 
-from ilms_dagster.dagster_dev import backfill_asset_keys, dagster_dev, ensure_partitions, lock_errors
+from ilms_dagster.assets.operations import inbox_sensor
 from ilms_dagster.definitions import defs
-from ilms_dagster.instance import instance_at
-from ilms_dagster.intake import NoSubmission, StagedSubmission
-from ilms_dagster.operations import inbox_sensor
+from ilms_dagster.intake.submissions import NoSubmission, StagedSubmission
+from ilms_dagster.orchestration.instance import instance_at
+from ilms_dagster.questionnaire.samples import ensure_samples
 from ilms_dagster.registry import REPORTING_COUNTRIES, TABLES
 from ilms_dagster.resources import IlmsStorage
-from ilms_dagster.samples import ensure_samples
-
 
 INBOX_SENSOR = inbox_sensor.name
 SENSOR_TICK_GRACE_SECONDS = 10
@@ -78,14 +77,16 @@ def landed(root: Path, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return ok
 
 
-def run_variant(policy: str, executor: str, root: Path, samples: Path, rounds: list[str],
-                dagster_yaml: str | None = None) -> dict:
+def run_variant(
+    policy: str, executor: str, root: Path, samples: Path, rounds: list[str], dagster_yaml: str | None = None
+) -> dict:
     """One backfill on a fresh `dagster dev` (its dagster.yaml the shipped one, or `dagster_yaml`)."""
     if dagster_yaml is not None:
         (root / "dagster_home").mkdir(parents=True, exist_ok=True)
         (root / "dagster_home" / "dagster.yaml").write_text(dagster_yaml)
     env = ({"ILMS_BENCH_BACKFILL_POLICY": policy} if policy != "defined" else {}) | (
-        {"ILMS_BENCH_EXECUTOR": executor} if executor != "defined" else {})  # fmt: skip
+        {"ILMS_BENCH_EXECUTOR": executor} if executor != "defined" else {}
+    )
     module = "benchmarks.backfill_defs" if env else None  # overrides: the code location of backfill_defs.py
     with dagster_dev(root, module=module, env=env) as server:
         # the workbooks arrive with the inbox sensor off: otherwise it ingests each in a run of its own, and its
@@ -137,8 +138,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="ilms-backfill-") as tmp:
         started = time.monotonic()
         ensure_samples(Path(tmp) / "samples", rounds=rounds)
-        print(f"{len(rounds)} rounds x {len(REPORTING_COUNTRIES)} countries; "
-              f"sample workbooks written in {time.monotonic() - started:.0f} s")
+        print(
+            f"{len(rounds)} rounds x {len(REPORTING_COUNTRIES)} countries; "
+            f"sample workbooks written in {time.monotonic() - started:.0f} s"
+        )
         results = []
         for policy in args.policy or ["defined"]:
             for executor in args.executor or ["defined"]:
@@ -152,18 +155,27 @@ def main() -> None:
         # raw and ilmq must be equal; validation findings may not be: the revision rule compares a round with
         # the earlier rounds already loaded, and a backfill loads rounds in another order than the bare path
         ingested = ("raw", "ilmq")
-        same = [digest(Path(tmp) / f"{p.replace(':', '_')}-{e}" / "warehouse.duckdb", ingested)
-                == digest(root / "warehouse.duckdb", ingested) for p in args.policy or ["defined"]
-                for e in args.executor or ["defined"]]  # fmt: skip
-    lines = [f"Backfill of {len(rounds)} rounds x {len(REPORTING_COUNTRIES)} countries through `dagster dev`'s GraphQL "
-             f"API against the bare path on the same {len(rounds) * len(REPORTING_COUNTRIES)} partitions (one process, "
-             f"{bare['process_wall_s']:.0f} s wall, {bare['cpu_s']:.0f} s CPU):", "",
-             "| policy | executor | runs | wall | per partition | landed in DuckDB | lock errors | raw + ilmq as bare "
-             "| wall / bare |", "|---|---|---:|---:|---:|---:|---:|---|---:|"]  # fmt: skip
+        same = [
+            digest(Path(tmp) / f"{p.replace(':', '_')}-{e}" / "warehouse.duckdb", ingested)
+            == digest(root / "warehouse.duckdb", ingested)
+            for p in args.policy or ["defined"]
+            for e in args.executor or ["defined"]
+        ]
+    lines = [
+        f"Backfill of {len(rounds)} rounds x {len(REPORTING_COUNTRIES)} countries through `dagster dev`'s GraphQL "
+        f"API against the bare path on the same {len(rounds) * len(REPORTING_COUNTRIES)} partitions (one process, "
+        f"{bare['process_wall_s']:.0f} s wall, {bare['cpu_s']:.0f} s CPU):",
+        "",
+        "| policy | executor | runs | wall | per partition | landed in DuckDB | lock errors | raw + ilmq as bare "
+        "| wall / bare |",
+        "|---|---|---:|---:|---:|---:|---:|---|---:|",
+    ]
     for r, equal in zip(results, same, strict=True):
-        lines.append(f"| {r['policy']} | {r['executor']} | {r['runs']} | {r['wall']:.0f} s | "
-                     f"{r['wall'] / r['partitions']:.2f} s | {r['landed']} of {r['partitions']} | "
-                     f"{len(r['lock_errors'])} | {equal} | {r['wall'] / bare['process_wall_s']:.2f}x |")  # fmt: skip
+        lines.append(
+            f"| {r['policy']} | {r['executor']} | {r['runs']} | {r['wall']:.0f} s | "
+            f"{r['wall'] / r['partitions']:.2f} s | {r['landed']} of {r['partitions']} | "
+            f"{len(r['lock_errors'])} | {equal} | {r['wall'] / bare['process_wall_s']:.2f}x |"
+        )
     text = "\n".join(lines)
     print("\n" + text)
     write_section("backfill", text)
@@ -179,10 +191,14 @@ def print_result(r: dict) -> None:
     print(f"  wall time (launch -> backfill done) : {r['wall']:7.1f} s  ({per_partition:.2f} s/partition)")
     print(f"  runs launched                       : {r['runs']} ({r['runs_failed']} failed)")
     print(f"  first run start -> last run end     : {r['runs_span']:7.1f} s")
-    print(f"  daemon and queue                    : {r['to_first_start']:7.1f} s to the first start, "
-          f"{r['after_last_end']:.1f} s after the last end")
-    print(f"  partitions landed in DuckDB         : {r['landed']} of {r['partitions']} "
-          f"(backfill: at most {r['max_failed_partitions']} failed per asset)")
+    print(
+        f"  daemon and queue                    : {r['to_first_start']:7.1f} s to the first start, "
+        f"{r['after_last_end']:.1f} s after the last end"
+    )
+    print(
+        f"  partitions landed in DuckDB         : {r['landed']} of {r['partitions']} "
+        f"(backfill: at most {r['max_failed_partitions']} failed per asset)"
+    )
     print(f"  'Could not set lock' in event logs  : {len(r['lock_errors'])}")
     for line in r["lock_errors"][:5]:
         print(f"    {line}")

@@ -23,9 +23,10 @@ def parse_policy(name: str) -> dg.BackfillPolicy:
 def with_policy(defs: dg.Definitions, policy: dg.BackfillPolicy) -> dg.Definitions:
     assets = [
         asset.with_attributes(backfill_policy=policy)
-        if isinstance(asset, dg.AssetsDefinition) and asset.partitions_def else asset
+        if isinstance(asset, dg.AssetsDefinition) and asset.partitions_def
+        else asset
         for asset in defs.assets or []
-    ]  # fmt: skip
+    ]
     return copy(defs, assets=assets)
 
 

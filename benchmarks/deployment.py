@@ -18,13 +18,12 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import PROJECT, write_section  # noqa: E402
-
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1] / "tests")]
 import dagster as dg  # noqa: E402
+from harness import PROJECT, write_section  # noqa: E402
+from support.dagster_dev import DagsterDev, backfill_asset_keys, ensure_partitions  # noqa: E402
 
-from ilms_dagster import deploy  # noqa: E402
-from ilms_dagster.dagster_dev import DagsterDev, backfill_asset_keys, ensure_partitions  # noqa: E402
+from ilms_dagster.orchestration import topology as deploy  # noqa: E402
 from ilms_dagster.registry import REPORTING_COUNTRIES, ROUNDS  # noqa: E402
 
 DOC = PROJECT / "docs" / "deployment.md"
@@ -40,8 +39,10 @@ def instance_figures(home: Path, data: Path, events: int, partitions: int) -> di
 
     os.environ["DAGSTER_HOME"] = str(home)
     (data / "inbox").mkdir(parents=True, exist_ok=True)
-    resources = {"storage": IlmsStorage(data_dir=str(data), inbox_dir=str(data / "inbox")),
-                 "warehouse": WarehouseResource(database=str(data / "warehouse.duckdb"))}  # fmt: skip
+    resources = {
+        "storage": IlmsStorage(data_dir=str(data), inbox_dir=str(data / "inbox")),
+        "warehouse": WarehouseResource(database=str(data / "warehouse.duckdb")),
+    }
     with dg.DagsterInstance.get() as instance:
         ensure_countries(instance)
 
@@ -55,12 +56,20 @@ def instance_figures(home: Path, data: Path, events: int, partitions: int) -> di
             instance.report_engine_event(f"benchmark event {i}", run)
         events_s = events / (time.perf_counter() - started)
         pairs = [(ROUNDS[-1], c) for c in REPORTING_COUNTRIES[:partitions]]
-        dg.materialize([submission_file, ilmq_tables], partition_key=submission_key(*pairs[0]), resources=resources,
-                       instance=instance)  # warm-up: imports, samples, warehouse schema  # fmt: skip
+        dg.materialize(
+            [submission_file, ilmq_tables],
+            partition_key=submission_key(*pairs[0]),
+            resources=resources,
+            instance=instance,
+        )  # warm-up: imports, samples, warehouse schema
         started = time.perf_counter()
         for round_, country in pairs[1:] + [(ROUNDS[-2], c) for c in REPORTING_COUNTRIES[:1]]:
-            dg.materialize([submission_file, ilmq_tables], partition_key=submission_key(round_, country),
-                           resources=resources, instance=instance)  # fmt: skip
+            dg.materialize(
+                [submission_file, ilmq_tables],
+                partition_key=submission_key(round_, country),
+                resources=resources,
+                instance=instance,
+            )
         per_partition = (time.perf_counter() - started) / len(pairs)
     return {"events_s": events_s, "partition_s": per_partition, "kind": type(instance.event_log_storage).__name__}
 
@@ -81,7 +90,7 @@ def backfill_seconds(topology: deploy.Topology, rounds: list[str]) -> float:
 
 
 def _wait(client: DagsterDev, backfill_id: str) -> dict:
-    from ilms_dagster.dagster_dev import FINISHED
+    from support.dagster_dev import FINISHED
 
     while (status := client.backfill(backfill_id))["status"] not in FINISHED:
         time.sleep(1)
@@ -111,18 +120,23 @@ def main() -> None:
     finally:
         shutil.rmtree(root, ignore_errors=True)
     n = 2 * len(REPORTING_COUNTRIES)
-    text = "\n".join([
-        f"Measured by `benchmarks/deployment.py` on this 2-core machine, shared with other jobs at the time "
-        f"(absolute figures are pessimistic; compare the columns).", "",
-        "| measure | SQLite (shipped dagster.yaml) | PostgreSQL (deploy/dagster.yaml) |", "|---|---|---|",
-        f"| engine events written per second ({args.events} events) | {sqlite['events_s']:.0f} | {postgres['events_s']:.0f} |",
-        f"| ingestion, seconds per partition (in-process, {args.partitions} partitions) | {sqlite['partition_s']:.1f} | "
-        f"{postgres['partition_s']:.1f} |", "",
-        "| backfill of 2 rounds x 10 countries (2 runs), GraphQL launch to completion | 1 Celery worker | 2 Celery workers |",
-        "|---|---|---|",
-        f"| wall time (s) | {one:.0f} | {two:.0f} |",
-        f"| partitions per minute | {n / one * 60:.1f} | {n / two * 60:.1f} |",
-    ])  # fmt: skip
+    text = "\n".join(
+        [
+            "Measured by `benchmarks/deployment.py` on this 2-core machine, shared with other jobs at the time "
+            "(absolute figures are pessimistic; compare the columns).",
+            "",
+            "| measure | SQLite (shipped dagster.yaml) | PostgreSQL (deploy/dagster.yaml) |",
+            "|---|---|---|",
+            f"| engine events written per second ({args.events} events) | {sqlite['events_s']:.0f} | {postgres['events_s']:.0f} |",
+            f"| ingestion, seconds per partition (in-process, {args.partitions} partitions) | {sqlite['partition_s']:.1f} | "
+            f"{postgres['partition_s']:.1f} |",
+            "",
+            "| backfill of 2 rounds x 10 countries (2 runs), GraphQL launch to completion | 1 Celery worker | 2 Celery workers |",
+            "|---|---|---|",
+            f"| wall time (s) | {one:.0f} | {two:.0f} |",
+            f"| partitions per minute | {n / one * 60:.1f} | {n / two * 60:.1f} |",
+        ]
+    )
     print(text)
     write_section("deployment-figures", text, doc=DOC)
 

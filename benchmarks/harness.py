@@ -33,12 +33,17 @@ def _io() -> dict[str, int]:
 
 def _stage(partition: tuple[str, str]):
     from ilms_dagster.checks import run_expectations
-    from ilms_dagster.intake import archive, find_submission, stage
+    from ilms_dagster.intake.submissions import archive, find_submission, stage
     from ilms_dagster.resources.storage import default_storage
 
     storage, (round_, country) = default_storage(), partition
-    return stage(storage, round_, country, archive(storage, find_submission(storage, round_, country)),
-                 expectations=run_expectations)  # fmt: skip
+    return stage(
+        storage,
+        round_,
+        country,
+        archive(storage, find_submission(storage, round_, country)),
+        expectations=run_expectations,
+    )
 
 
 def bare(data_dir: Path, partitions: list[tuple[str, str]], models: bool = True, workers: int = 1) -> dict[str, float]:
@@ -50,10 +55,16 @@ def bare(data_dir: Path, partitions: list[tuple[str, str]], models: bool = True,
     import duckdb
 
     from ilms_dagster.checks import record, validate_submission, write_feedback
-    from ilms_dagster.models import build_all, discover
+    from ilms_dagster.models.build import build_all
+    from ilms_dagster.models.discovery import discover
     from ilms_dagster.resources.storage import default_storage
-    from ilms_dagster.resources.warehouse import (ensure_schema, publish_read_copy, replace_partition, transaction,
-                                                  warehouse_path)  # fmt: skip
+    from ilms_dagster.resources.warehouse import (
+        ensure_schema,
+        publish_read_copy,
+        replace_partition,
+        transaction,
+        warehouse_path,
+    )
 
     storage, started, phases = default_storage(), time.perf_counter(), {"imports": _cpu()}
     if workers > 1:
@@ -67,8 +78,9 @@ def bare(data_dir: Path, partitions: list[tuple[str, str]], models: bool = True,
         ensure_schema(conn)
         for sub in staged:
             with transaction(conn):
-                replace_partition(conn, sub.submission["round"], sub.submission["ref_area"], sub.parquet_by_table,
-                                  sub.submission)  # fmt: skip
+                replace_partition(
+                    conn, sub.submission["round"], sub.submission["ref_area"], sub.parquet_by_table, sub.submission
+                )
                 validation = validate_submission(conn, sub)
                 record(conn, validation)
             write_feedback(storage.feedback, validation)
@@ -93,8 +105,8 @@ def ilms_run(round_: str, countries: list[str], publish: bool = False) -> dict:
     start-up and imports (before the instance) and the rest (inbox scan, summary)."""
     import dagster as dg
 
-    from ilms_dagster import instance
     from ilms_dagster.cli import app
+    from ilms_dagster.orchestration import instance
 
     phases: dict[str, float] = {}
     opened, execute = instance.open_instance, dg.JobDefinition.execute_in_process
@@ -109,7 +121,8 @@ def ilms_run(round_: str, countries: list[str], publish: bool = False) -> dict:
 
     instance.open_instance = lambda: timed("instance", opened)
     dg.JobDefinition.execute_in_process = lambda job, *a, **kw: timed(
-        "ingestion" if job.name == "ingest_submissions" else "models", execute, job, *a, **kw)  # fmt: skip
+        "ingestion" if job.name == "ingest_submissions" else "models", execute, job, *a, **kw
+    )
     args = ["run", "--round", round_, "--publish" if publish else "--no-publish"]
     args += [a for c in countries for a in ("--country", c)]
     try:
@@ -125,9 +138,12 @@ def ilms_run(round_: str, countries: list[str], publish: bool = False) -> dict:
 
 def child(argv: list[str]) -> None:
     mode, data_dir = argv[0], Path(argv[1])
-    os.environ.update(ILMS_DATA_DIR=str(data_dir), ILMS_INBOX=str(data_dir / "inbox"),
-                      ILMS_WAREHOUSE=str(data_dir / "warehouse.duckdb"),
-                      DAGSTER_HOME=str(data_dir / "dagster_home"))  # fmt: skip
+    os.environ.update(
+        ILMS_DATA_DIR=str(data_dir),
+        ILMS_INBOX=str(data_dir / "inbox"),
+        ILMS_WAREHOUSE=str(data_dir / "warehouse.duckdb"),
+        DAGSTER_HOME=str(data_dir / "dagster_home"),
+    )
     started, io, timings = time.perf_counter(), _io(), {}
     if mode in ("bare", "bare-ingest", "bare-build"):
         partitions = [(spec.split(":")[0], c) for spec in argv[2:] for c in spec.split(":")[1].split(",")]
@@ -137,18 +153,31 @@ def child(argv: list[str]) -> None:
     else:
         raise SystemExit(f"unknown mode {mode!r}")
     usage, after = resource.getrusage(resource.RUSAGE_SELF), _io()
-    print(json.dumps({"wall_s": time.perf_counter() - started, "cpu_s": usage.ru_utime + usage.ru_stime,
-                      "peak_rss_mb": usage.ru_maxrss / 1024,
-                      "write_bytes": after["write_bytes"] - io["write_bytes"], "wchar": after["wchar"] - io["wchar"]}
-                     | timings))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "wall_s": time.perf_counter() - started,
+                "cpu_s": usage.ru_utime + usage.ru_stime,
+                "peak_rss_mb": usage.ru_maxrss / 1024,
+                "write_bytes": after["write_bytes"] - io["write_bytes"],
+                "wchar": after["wchar"] - io["wchar"],
+            }
+            | timings
+        )
+    )
 
 
 def measure(*args: str, env: dict | None = None) -> dict:
     """Run the harness in a child process: its own report plus the wall time seen from outside (start-up
     and imports included)."""
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, str(Path(__file__)), *args], cwd=PROJECT, capture_output=True, text=True,
-                          env=os.environ | (env or {}))  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, str(Path(__file__)), *args],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        env=os.environ | (env or {}),
+    )
     if done.returncode:
         raise RuntimeError(f"harness {args[:2]} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
     *output, last = done.stdout.strip().splitlines()
@@ -169,7 +198,7 @@ def digest(warehouse: Path, schemas: tuple[str, ...] = ("raw", "ilmq", "validati
 def prepare_samples(root: Path, rounds: list[str]) -> Path:
     """The bundled sample submissions of `rounds`, written once under `root/template/samples`: every measured
     run starts from a copy, so writing workbooks (openpyxl, ~1 s each) is never measured."""
-    from ilms_dagster.samples import ensure_samples
+    from ilms_dagster.questionnaire.samples import ensure_samples
 
     template = root / "template"
     ensure_samples(template / "samples", rounds=rounds)
@@ -188,20 +217,25 @@ def ingest_events(dagster_home: Path) -> tuple[int, int, int]:
     """(ingestion runs, their events, partitions they covered) on the instance in `dagster_home`."""
     import dagster as dg
 
-    from ilms_dagster.instance import instance_at
+    from ilms_dagster.orchestration.instance import instance_at
 
     with instance_at(dagster_home) as instance:
         runs = [r for r in instance.get_runs() if r.job_name == "ingest_submissions"]
         events = sum(len(instance.all_logs(r.run_id)) for r in runs)
-        partitions = len({e.dagster_event.partition for r in runs for e in instance.all_logs(
-            r.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
-            if e.dagster_event.asset_key.path == ["raw", "submissions"]})  # fmt: skip
+        partitions = len(
+            {
+                e.dagster_event.partition
+                for r in runs
+                for e in instance.all_logs(r.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
+                if e.dagster_event.asset_key.path == ["raw", "submissions"]
+            }
+        )
     return len(runs), events, partitions
 
 
 def ingest_run_seconds(dagster_home: Path) -> float:
     """Wall seconds the ingestion runs on the instance took, start to end (the run itself: no imports)."""
-    from ilms_dagster.instance import instance_at
+    from ilms_dagster.orchestration.instance import instance_at
 
     with instance_at(dagster_home) as instance:
         stats = [instance.get_run_stats(r.run_id) for r in instance.get_runs() if r.job_name == "ingest_submissions"]
@@ -213,8 +247,10 @@ def stamp() -> str:
     from datetime import UTC, datetime
 
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT, capture_output=True, text=True)
-    return (f"_Written by `benchmarks/{Path(sys.argv[0]).name}` on {datetime.now(UTC):%Y-%m-%d} at commit "
-            f"{commit.stdout.strip() or 'unknown'}; {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}._")
+    return (
+        f"_Written by `benchmarks/{Path(sys.argv[0]).name}` on {datetime.now(UTC):%Y-%m-%d} at commit "
+        f"{commit.stdout.strip() or 'unknown'}; {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}._"
+    )
 
 
 def write_section(name: str, text: str, doc: Path = PROJECT / "docs" / "performance.md") -> None:

@@ -24,12 +24,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import README, write_section  # noqa: E402
 
 from ilms_dagster.checks import record, run_expectations, validate_submission
-from ilms_dagster.intake import StagedSubmission, archive, stage
+from ilms_dagster.intake.submissions import StagedSubmission, archive, stage
+from ilms_dagster.questionnaire.samples import ensure_samples, sample_path
+from ilms_dagster.questionnaire.workbook import SubmissionError, parse_workbook
 from ilms_dagster.registry import REPORTING_COUNTRIES, ROUNDS, TABLES
 from ilms_dagster.resources import IlmsStorage
 from ilms_dagster.resources.warehouse import ensure_schema, replace_partition, transaction
-from ilms_dagster.samples import ensure_samples, sample_path
-from ilms_dagster.workbook import SubmissionError, parse_workbook
 
 
 def main() -> None:
@@ -80,14 +80,18 @@ def main() -> None:
 
     n = len(files)
     lines = [f"round {round_}: {n} submissions, {len(TABLES)} tables, {values} values"]
-    lines += [f"A parse once per partition + stage : {once:7.2f} s  ({once / n:.3f} s/partition)",
-              f"B load the workbook once per table : {per_table:7.2f} s  ({per_table / n:.3f} s/partition)",
-              f"V expectation suites, DuckDB engine: {suites:7.2f} s  ({suites / n:.3f} s/partition)",
-              f"V' the same suites, GX engine      : {suites_gx:7.2f} s  ({suites_gx / n:.3f} s/partition)",
-              f"C locked load + SQL rules + verdict: {load:7.2f} s  ({load / n:.3f} s/partition)"]
+    lines += [
+        f"A parse once per partition + stage : {once:7.2f} s  ({once / n:.3f} s/partition)",
+        f"B load the workbook once per table : {per_table:7.2f} s  ({per_table / n:.3f} s/partition)",
+        f"V expectation suites, DuckDB engine: {suites:7.2f} s  ({suites / n:.3f} s/partition)",
+        f"V' the same suites, GX engine      : {suites_gx:7.2f} s  ({suites_gx / n:.3f} s/partition)",
+        f"C locked load + SQL rules + verdict: {load:7.2f} s  ({load / n:.3f} s/partition)",
+    ]
     total = once + suites + load
-    lines.append(f"B/A = {per_table / once:.1f}x slower; V'/V = {suites_gx / suites:.0f}x; the lock is held for "
-                 f"{load / total:.0%} of the ingest time")
+    lines.append(
+        f"B/A = {per_table / once:.1f}x slower; V'/V = {suites_gx / suites:.0f}x; the lock is held for "
+        f"{load / total:.0%} of the ingest time"
+    )
     print("\n".join(lines))
     write_section("ingest", "```\n" + "\n".join(lines) + "\n```", doc=README)
 

@@ -29,11 +29,14 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import digest, fresh, ingest_events, measure, prepare_samples, write_section  # noqa: E402
 
-from ilms_dagster.instance import SHIPPED_DAGSTER_YAML  # noqa: E402
+from ilms_dagster.orchestration.instance import SHIPPED_DAGSTER_YAML  # noqa: E402
 from ilms_dagster.registry import REPORTING_COUNTRIES, ROUNDS  # noqa: E402
 
-VARIANTS = {"stock": ("run_storage", "event_log_storage", "instance_class"), "connections": ("instance_class",),
-            "shipped": ()}  # variant: the sections of the shipped dagster.yaml it leaves out  # fmt: skip
+VARIANTS = {
+    "stock": ("run_storage", "event_log_storage", "instance_class"),
+    "connections": ("instance_class",),
+    "shipped": (),
+}  # variant: the sections of the shipped dagster.yaml it leaves out
 
 
 def dagster_yaml(variant: str) -> str:
@@ -70,22 +73,32 @@ def ilms_run(tmp: Path, round_: str, repeat: int) -> str:
     def med(mode: str, key: str, scale: float = 1) -> float:
         return statistics.median(r[key] for r in reports[mode]) * scale
 
-    lines = [f"`ilms run --no-publish`, round {round_}, {n} partitions, median of {repeat} runs of each "
-             "(warehouses identical):", "",
-             "| measure | bare path | stock | connections | shipped | stock / bare | shipped / bare |",
-             "|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
-    for label, key, scale, fmt in (("wall, whole process (s)", "process_wall_s", 1, "{:.1f}"),
-                                   ("CPU (s)", "cpu_s", 1, "{:.1f}"),
-                                   ("written to storage (MB)", "write_bytes", 2**-20, "{:.1f}")):  # fmt: skip
+    lines = [
+        f"`ilms run --no-publish`, round {round_}, {n} partitions, median of {repeat} runs of each "
+        "(warehouses identical):",
+        "",
+        "| measure | bare path | stock | connections | shipped | stock / bare | shipped / bare |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for label, key, scale, fmt in (
+        ("wall, whole process (s)", "process_wall_s", 1, "{:.1f}"),
+        ("CPU (s)", "cpu_s", 1, "{:.1f}"),
+        ("written to storage (MB)", "write_bytes", 2**-20, "{:.1f}"),
+    ):
         values = [med(m, key, scale) for m in modes]
         b, s, _, d = values
-        lines.append(f"| {label} | " + " | ".join(fmt.format(v) for v in values)
-                     + (f" | {s / b:.2f}x | {d / b:.2f}x |" if b else " | - | - |"))  # fmt: skip
+        lines.append(
+            f"| {label} | "
+            + " | ".join(fmt.format(v) for v in values)
+            + (f" | {s / b:.2f}x | {d / b:.2f}x |" if b else " | - | - |")
+        )
     for mode in VARIANTS:
         pairs = [d["cpu_s"] / b["cpu_s"] for b, d in zip(reports["bare"], reports[mode], strict=True)]
         runs, events, partitions = ingest_events(reports[mode][0]["folder"] / "dagster_home")
-        lines.append(f"\n{mode}: CPU / bare by pair {', '.join(f'{r:.2f}x' for r in pairs)}; "
-                     f"{events / partitions:.0f} events per partition ({events} in {runs} run(s)).")
+        lines.append(
+            f"\n{mode}: CPU / bare by pair {', '.join(f'{r:.2f}x' for r in pairs)}; "
+            f"{events / partitions:.0f} events per partition ({events} in {runs} run(s))."
+        )
     return "\n".join(lines)
 
 
@@ -93,24 +106,34 @@ def backfill(tmp: Path, rounds: list[str]) -> str:
     from backfill import run_variant
 
     ensure = prepare_samples(tmp / "backfill", rounds) / "samples"
-    results = {v: run_variant("defined", "defined", tmp / f"backfill-{v}", ensure, rounds, dagster_yaml(v))
-               for v in ("stock", "shipped")}  # fmt: skip
+    results = {
+        v: run_variant("defined", "defined", tmp / f"backfill-{v}", ensure, rounds, dagster_yaml(v))
+        for v in ("stock", "shipped")
+    }
     root = tmp / "backfill-bare"
     shutil.copytree(ensure, root / "inbox")
     bare = measure("bare-ingest", str(root), *[f"{r}:{','.join(REPORTING_COUNTRIES)}" for r in rounds])
     ingested = ("raw", "ilmq")
-    if any(digest(tmp / f"backfill-{v}" / "warehouse.duckdb", ingested) != digest(root / "warehouse.duckdb", ingested)
-           for v in results):  # fmt: skip
+    if any(
+        digest(tmp / f"backfill-{v}" / "warehouse.duckdb", ingested) != digest(root / "warehouse.duckdb", ingested)
+        for v in results
+    ):
         raise SystemExit("a backfill and the bare path built different tables")
     if any(r["landed"] != r["partitions"] or r["lock_errors"] for r in results.values()):
         raise SystemExit("some partitions did not land in DuckDB, or a run hit a DuckDB lock error")
-    lines = [f"Backfill of {len(rounds)} rounds x {len(REPORTING_COUNTRIES)} countries through `dagster dev`'s GraphQL "
-             f"API (every run asserted to be the backfill's) against the bare path ({bare['process_wall_s']:.0f} s wall):",
-             "", "| dagster.yaml | runs | wall | wall / bare | daemon: launch -> first run start | last run end -> "
-             "backfill done |", "|---|---:|---:|---:|---:|---:|"]  # fmt: skip
+    lines = [
+        f"Backfill of {len(rounds)} rounds x {len(REPORTING_COUNTRIES)} countries through `dagster dev`'s GraphQL "
+        f"API (every run asserted to be the backfill's) against the bare path ({bare['process_wall_s']:.0f} s wall):",
+        "",
+        "| dagster.yaml | runs | wall | wall / bare | daemon: launch -> first run start | last run end -> "
+        "backfill done |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     for v, r in results.items():
-        lines.append(f"| {v} | {r['runs']} | {r['wall']:.0f} s | {r['wall'] / bare['process_wall_s']:.2f}x | "
-                     f"{r['to_first_start']:.0f} s | {r['after_last_end']:.0f} s |")
+        lines.append(
+            f"| {v} | {r['runs']} | {r['wall']:.0f} s | {r['wall'] / bare['process_wall_s']:.2f}x | "
+            f"{r['to_first_start']:.0f} s | {r['after_last_end']:.0f} s |"
+        )
     return "\n".join(lines)
 
 

@@ -25,7 +25,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))  # the synthetic LFS generator is a test/benchmark harness (tests/microdata_synth.py)
+sys.path.insert(
+    0, str(ROOT / "tests")
+)  # the synthetic LFS generator is a test/benchmark harness (tests/microdata_synth.py)
 DOCS = ROOT / "docs" / "microdata.md"
 START, END = "<!-- benchmark:start -->", "<!-- benchmark:end -->"
 
@@ -42,8 +44,16 @@ def run_pandas(mapping_path: Path, data: Path, out: Path) -> None:
     import pandas as pd
 
     from ilms_dagster.microdata import load_mapping
-    from ilms_dagster.microdata.concepts import BASIS_CONCEPT, CONCEPTS, LFS_LEAVES, age_bins, dimensions, stock_tables
-    from ilms_dagster.microdata.concepts import standard_leaf, working_age
+    from ilms_dagster.microdata.concepts import (
+        BASIS_CONCEPT,
+        CONCEPTS,
+        LFS_LEAVES,
+        age_bins,
+        dimensions,
+        standard_leaf,
+        stock_tables,
+        working_age,
+    )
 
     m = load_mapping(mapping_path)
     v = m.variables
@@ -53,7 +63,11 @@ def run_pandas(mapping_path: Path, data: Path, out: Path) -> None:
     for concept, var in v.items():
         if CONCEPTS[concept].get("numeric"):
             continue
-        to_leaf = (lambda s: LFS_LEAVES.index(s)) if concept == "labour_force_status" else (lambda s, c=concept: standard_leaf(c, s))
+        to_leaf = (
+            (lambda s: LFS_LEAVES.index(s))
+            if concept == "labour_force_status"
+            else (lambda s, c=concept: standard_leaf(c, s))
+        )
         col = frame[var.variable]
         out_col = col.map({code: to_leaf(std) for code, std in var.codes.items()})
         for lo, hi, std in var.ranges:
@@ -76,12 +90,23 @@ def run_pandas(mapping_path: Path, data: Path, out: Path) -> None:
     for st in stock_tables():
         pop = cube[cube["labour_force_status"].isin([LFS_LEAVES.index(s) for s in st.population])]
         if st.status_in_employment:
-            pop = pop[pop["status_in_employment"].isin(dimensions()["status_in_employment"].members[st.status_in_employment])]
+            pop = pop[
+                pop["status_in_employment"].isin(dimensions()["status_in_employment"].members[st.status_in_employment])
+            ]
         for basis in st.table.bases:
             status = BASIS_CONCEPT[basis]
             keys = ["sex", status] + ([st.concept] if st.concept else [])
-            g = pop.groupby(keys, observed=True).agg(n=("w", "size"), w=("w", "sum"), n_earn=("earn_d", "count"),
-                                                      ew=("earn_w", "sum"), ed=("earn_d", "sum")).reset_index()
+            g = (
+                pop.groupby(keys, observed=True)
+                .agg(
+                    n=("w", "size"),
+                    w=("w", "sum"),
+                    n_earn=("earn_d", "count"),
+                    ew=("earn_w", "sum"),
+                    ed=("earn_d", "sum"),
+                )
+                .reset_index()
+            )
             for sex, sl in dimensions()["sex"].members.items():
                 gs = g[g["sex"].isin(sl)]
                 for code2, ml in dimensions()[status].members.items():
@@ -116,8 +141,11 @@ def child(argv: list[str]) -> None:
 
 
 def spawn(variant: str, mapping_path: Path, data: Path, out: Path) -> dict:
-    proc = subprocess.run([sys.executable, __file__, "--child", variant, str(mapping_path), str(data), str(out)],
-                          capture_output=True, text=True)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", variant, str(mapping_path), str(data), str(out)],
+        capture_output=True,
+        text=True,
+    )
     if proc.returncode:
         raise SystemExit(f"{variant} failed:\n{proc.stderr}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -128,12 +156,13 @@ def main() -> None:
     parser.add_argument("--persons", type=int, default=10_000_000)
     parser.add_argument("--country", default="THA")
     parser.add_argument("--no-se", action="store_true", help="skip the variant with sampling errors")
-    parser.add_argument("--no-docs", action="store_true", help=f"do not write the figures into {DOCS.relative_to(ROOT)}")
+    parser.add_argument(
+        "--no-docs", action="store_true", help=f"do not write the figures into {DOCS.relative_to(ROOT)}"
+    )
     args = parser.parse_args()
 
     import pandas as pd
     import yaml
-
     from microdata_synth import mapping_spec, synthetic_lfs, write_survey
 
     with tempfile.TemporaryDirectory(prefix="ilms-microdata-bench-") as tmp:
@@ -146,7 +175,9 @@ def main() -> None:
         generated = time.perf_counter() - started
         mapping_path = tmp / f"{args.country}_LFS.yaml"
         mapping_path.write_text(yaml.safe_dump(mapping_spec(args.country), sort_keys=False))
-        print(f"synthetic LFS: {persons:,} persons ({args.country}), {size_mb:.0f} MB Parquet, written in {generated:.1f} s")
+        print(
+            f"synthetic LFS: {persons:,} persons ({args.country}), {size_mb:.0f} MB Parquet, written in {generated:.1f} s"
+        )
         variants = ["duckdb", "pandas"] + ([] if args.no_se else ["duckdb+se"])
         results = {}
         for variant in variants:
@@ -160,8 +191,10 @@ def main() -> None:
         same_n = (joined.n_obs == joined.n_obs_pandas).all()
         counts = joined[joined.index.get_level_values(0) != "earnings_employees"]
         rel = float(((counts.estimate - counts.estimate_pandas).abs() * 1000).max())  # persons
-        print(f"  {len(duck)} cells in {duck.index.get_level_values(0).nunique()} tables; sample counts equal: {same_n}; "
-              f"largest difference of a weighted count: {rel:.3f} persons")  # fmt: skip
+        print(
+            f"  {len(duck)} cells in {duck.index.get_level_values(0).nunique()} tables; sample counts equal: {same_n}; "
+            f"largest difference of a weighted count: {rel:.3f} persons"
+        )
     speedup = results["pandas"]["seconds"] / results["duckdb"]["seconds"]
     print(f"DuckDB is {speedup:.1f}x faster than pandas")
     if not args.no_docs:
@@ -174,7 +207,7 @@ def write_docs(persons, size_mb, generated, results, speedup, cells, same_n, rel
 
     rows = "\n".join(f"| {v} | {r['seconds']:.1f} | {r['peak_mib']:.0f} |" for v, r in results.items())
     text = f"""{START}
-Measured by `benchmarks/microdata.py` (written by the script itself) on {time.strftime('%Y-%m-%d')}: {persons:,} synthetic
+Measured by `benchmarks/microdata.py` (written by the script itself) on {time.strftime("%Y-%m-%d")}: {persons:,} synthetic
 person records (THA profile; {size_mb:.0f} MB Parquet, generated in {generated:.0f} s, not counted), every stock table of the
 registry ({cells} cells), each variant in its own process from the Parquet file to every cell; peak = maximum
 resident set size of the process. Python {platform.python_version()}, DuckDB {duckdb.__version__}, pandas {pd.__version__},

@@ -47,33 +47,59 @@ def main() -> None:
     def med(mode: str, key: str) -> float:
         return statistics.median(r[key] for r in reports[mode])
 
-    rows = [("wall, whole process (s)", "process_wall_s", "{:.1f}"), ("CPU, all threads (s)", "cpu_s", "{:.1f}"),
-            ("peak memory (MB)", "peak_rss_mb", "{:.0f}"), ("written to storage (MB)", "write_bytes", "{:.1f}"),
-            ("written through write() (MB)", "wchar", "{:.1f}")]  # fmt: skip
-    lines = [f"`ilms run` vs the bare path, round {args.round}, {n} partitions, median of {args.repeat} runs each "
-             f"(warehouses identical: {same}):", "",
-             "| measure | bare path | `ilms run` (Dagster) | Dagster / bare |", "|---|---|---|---|"]  # fmt: skip
+    rows = [
+        ("wall, whole process (s)", "process_wall_s", "{:.1f}"),
+        ("CPU, all threads (s)", "cpu_s", "{:.1f}"),
+        ("peak memory (MB)", "peak_rss_mb", "{:.0f}"),
+        ("written to storage (MB)", "write_bytes", "{:.1f}"),
+        ("written through write() (MB)", "wchar", "{:.1f}"),
+    ]
+    lines = [
+        f"`ilms run` vs the bare path, round {args.round}, {n} partitions, median of {args.repeat} runs each "
+        f"(warehouses identical: {same}):",
+        "",
+        "| measure | bare path | `ilms run` (Dagster) | Dagster / bare |",
+        "|---|---|---|---|",
+    ]
     for label, key, fmt in rows:
         scale = 1 / 2**20 if key in ("write_bytes", "wchar") else 1
         b, d = med("bare", key) * scale, med("ilms-run", key) * scale
-        lines.append(f"| {label} | {fmt.format(b)} | {fmt.format(d)} | {d / b:.2f}x |" if b else
-                     f"| {label} | {fmt.format(b)} | {fmt.format(d)} | - |")  # fmt: skip
+        lines.append(
+            f"| {label} | {fmt.format(b)} | {fmt.format(d)} | {d / b:.2f}x |"
+            if b
+            else f"| {label} | {fmt.format(b)} | {fmt.format(d)} | - |"
+        )
     b, d = again["bare"]["cpu_s"], again["ilms-run"]["cpu_s"]
-    lines.append(f"| CPU, the same command again in the same data folder (the instance exists; one run) (s) | {b:.1f} | {d:.1f} | {d / b:.2f}x |")
-    lines.append(f"| `ilms run` with the round's publication (charts, release workbook, pages, report PDF): wall, CPU of its own process (s) "
-                 f"| - | {whole['process_wall_s']:.1f}, {whole['cpu_s']:.1f} | - |")
-    lines += ["", "Where the CPU goes (seconds, median of the runs; the bare path has no instance):", "",
-              "| phase | bare path | `ilms run` (Dagster) | Dagster - bare |", "|---|---|---|---|"]  # fmt: skip
+    lines.append(
+        f"| CPU, the same command again in the same data folder (the instance exists; one run) (s) | {b:.1f} | {d:.1f} | {d / b:.2f}x |"
+    )
+    lines.append(
+        f"| `ilms run` with the round's publication (charts, release workbook, pages, report PDF): wall, CPU of its own process (s) "
+        f"| - | {whole['process_wall_s']:.1f}, {whole['cpu_s']:.1f} | - |"
+    )
+    lines += [
+        "",
+        "Where the CPU goes (seconds, median of the runs; the bare path has no instance):",
+        "",
+        "| phase | bare path | `ilms run` (Dagster) | Dagster - bare |",
+        "|---|---|---|---|",
+    ]
     for label, phase in PHASES:
         b, d = (statistics.median(phase_cpu(r, phase) for r in reports[mode]) for mode in ("bare", "ilms-run"))
         lines.append(f"| {label} | {b:.2f} | {d:.2f} | {d - b:+.2f} |")
     pairs = [d["cpu_s"] / b["cpu_s"] for b, d in zip(reports["bare"], reports["ilms-run"], strict=True)]
-    lines += ["", f"CPU ratio of each pair of runs (a bare run and the `ilms run` right after it, so that both meet the "
-              f"machine in the same state): {', '.join(f'{r:.2f}x' for r in pairs)}; median {statistics.median(pairs):.2f}x."]
+    lines += [
+        "",
+        f"CPU ratio of each pair of runs (a bare run and the `ilms run` right after it, so that both meet the "
+        f"machine in the same state): {', '.join(f'{r:.2f}x' for r in pairs)}; median {statistics.median(pairs):.2f}x.",
+    ]
     per_partition = med("ilms-run", "write_bytes") / n / 2**20
-    lines += ["", f"Dagster events: {events} in {runs} ingestion run(s) for {partitions} partitions = "
-              f"**{events / partitions:.0f} events per partition**; written to storage per partition: "
-              f"{per_partition:.1f} MB (bare {med('bare', 'write_bytes') / n / 2**20:.1f} MB)."]  # fmt: skip
+    lines += [
+        "",
+        f"Dagster events: {events} in {runs} ingestion run(s) for {partitions} partitions = "
+        f"**{events / partitions:.0f} events per partition**; written to storage per partition: "
+        f"{per_partition:.1f} MB (bare {med('bare', 'write_bytes') / n / 2**20:.1f} MB).",
+    ]
     text = "\n".join(lines)
     print(text)
     write_section("overhead", text)
@@ -81,9 +107,13 @@ def main() -> None:
     write_section("main-output", "```\n" + abridged(whole["output"]) + "\n```", doc=README)
 
 
-PHASES = [("start-up and imports", "imports"), ("Dagster instance (opened; created, in a fresh data folder)", "instance"),
-          ("ingestion (one run over the round's partitions)", "ingestion"), ("models (every SQL model, read copy)", "models"),
-          ("the rest (inbox scan, summary)", "rest")]  # fmt: skip
+PHASES = [
+    ("start-up and imports", "imports"),
+    ("Dagster instance (opened; created, in a fresh data folder)", "instance"),
+    ("ingestion (one run over the round's partitions)", "ingestion"),
+    ("models (every SQL model, read copy)", "models"),
+    ("the rest (inbox scan, summary)", "rest"),
+]
 
 
 def phase_cpu(report: dict, phase: str) -> float:
@@ -99,9 +129,11 @@ def abridged(output: list[str]) -> str:
     the closing summary."""
     lines = [line.rstrip() for line in output if line.strip()]
     status = [i for i, line in enumerate(lines) if line.startswith("  ") and ": " in line and line.split()[0].isupper()]
-    keep = lines[status[0]:status[0] + 2] + ["  ..."] + lines[status[-1] - 1:status[-1] + 1] if len(status) > 4 else []
+    keep = (
+        lines[status[0] : status[0] + 2] + ["  ..."] + lines[status[-1] - 1 : status[-1] + 1] if len(status) > 4 else []
+    )
     timings = [line for line in lines if "partitions in" in line or line.startswith("  models")]
-    closing = lines[next(i for i, line in enumerate(lines) if " submissions from " in line):]
+    closing = lines[next(i for i, line in enumerate(lines) if " submissions from " in line) :]
     return "\n".join(keep + timings + closing)
 
 

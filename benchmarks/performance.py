@@ -33,19 +33,28 @@ def main() -> None:
         ["overhead.py", "--repeat", "1" if quick else "4"],
         ["reader.py"],
         ["backfill.py", "--rounds", "2023-2024" if quick else "2015-2024"],
-        ["scale.py", "--countries", *(["10", "20"] if quick else ["10", "50", "200"]),
-         "--rounds", "2023-2024" if quick else "2015-2024"],
-    ]  # fmt: skip
+        [
+            "scale.py",
+            "--countries",
+            *(["10", "20"] if quick else ["10", "50", "200"]),
+            "--rounds",
+            "2023-2024" if quick else "2015-2024",
+        ],
+    ]
     load_before, started = os.getloadavg()[0], time.monotonic()
     for script, *args in [r for r in runs if not args.only or r[0] in args.only]:
         print(f"\n=== {script} {' '.join(args)}", flush=True)
         subprocess.run([sys.executable, str(HERE / script), *args], check=True)
-    write_section("machine", (
-        f"Figures of the run of `uv run python benchmarks/performance.py{' --quick' if quick else ''}` on "
-        f"{datetime.now(UTC):%Y-%m-%d}: {os.cpu_count()} cores, {platform.python_implementation()} "
-        f"{platform.python_version()}, {time.monotonic() - started:.0f} s in all; load average "
-        f"{load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end (other work on the machine inflates "
-        f"wall times; CPU times less so)."))  # fmt: skip
+    write_section(
+        "machine",
+        (
+            f"Figures of the run of `uv run python benchmarks/performance.py{' --quick' if quick else ''}` on "
+            f"{datetime.now(UTC):%Y-%m-%d}: {os.cpu_count()} cores, {platform.python_implementation()} "
+            f"{platform.python_version()}, {time.monotonic() - started:.0f} s in all; load average "
+            f"{load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end (other work on the machine inflates "
+            f"wall times; CPU times less so)."
+        ),
+    )
 
 
 if __name__ == "__main__":

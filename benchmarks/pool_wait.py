@@ -24,7 +24,7 @@ sys.path[:0] = [str(ROOT / "benchmarks"), str(ROOT), str(ROOT / "tests")]
 from harness import write_section  # noqa: E402
 from test_recovery import start, wait_for_output, warehouse_held  # noqa: E402
 
-from ilms_dagster.instance import SHIPPED_DAGSTER_YAML, instance_at  # noqa: E402
+from ilms_dagster.orchestration.instance import SHIPPED_DAGSTER_YAML, instance_at  # noqa: E402
 
 TARGET = 1 / 3  # CPU seconds per second of waiting
 
@@ -58,9 +58,11 @@ def main() -> None:
                     raise
             code = process.wait(timeout=300)
         share = used / waited
-        text = (f"`ilms run` waiting for a run that holds the warehouse: {used:.2f} s of CPU in {waited:.1f} s "
-                f"({share:.0%} of a core; target < {TARGET:.0%}: {'met' if share < TARGET else 'NOT met'}); once "
-                f"that run ended: {'loaded' if code == 0 else f'exit {code}'}.")  # fmt: skip
+        text = (
+            f"`ilms run` waiting for a run that holds the warehouse: {used:.2f} s of CPU in {waited:.1f} s "
+            f"({share:.0%} of a core; target < {TARGET:.0%}: {'met' if share < TARGET else 'NOT met'}); once "
+            f"that run ended: {'loaded' if code == 0 else f'exit {code}'}."
+        )
         print(text)
         write_section("pool-wait", text)
     finally:

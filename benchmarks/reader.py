@@ -17,14 +17,13 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import write_section  # noqa: E402
-
 import openpyxl  # noqa: E402
 import python_calamine  # noqa: E402
+from harness import write_section  # noqa: E402
 
+from ilms_dagster.questionnaire.samples import ensure_samples  # noqa: E402
+from ilms_dagster.questionnaire.workbook import parse_workbook  # noqa: E402
 from ilms_dagster.registry import ROUNDS  # noqa: E402
-from ilms_dagster.samples import ensure_samples  # noqa: E402
-from ilms_dagster.workbook import parse_workbook  # noqa: E402
 
 
 def raw_calamine(path: Path) -> int:
@@ -73,11 +72,17 @@ def main() -> None:
             "project parser, openpyxl reader (reference)": best(project("openpyxl"), paths, 1),
         }
     fastest = min(wall for wall, _ in timings.values())
-    lines = [f"Reading {len(paths)} sample submissions (rounds {', '.join(args.rounds)}; {cells} cells), best of "
-             f"{args.repeat} (openpyxl: 1 pass):", "", "| reader | s | CPU s | cells/s | share of the fastest |",
-             "|---|---|---|---|---|"]  # fmt: skip
-    lines += [f"| {name} | {wall:.3f} | {cpu:.3f} | {cells / wall:,.0f} | {fastest / wall:.0%} |"
-              for name, (wall, cpu) in timings.items()]  # fmt: skip
+    lines = [
+        f"Reading {len(paths)} sample submissions (rounds {', '.join(args.rounds)}; {cells} cells), best of "
+        f"{args.repeat} (openpyxl: 1 pass):",
+        "",
+        "| reader | s | CPU s | cells/s | share of the fastest |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {name} | {wall:.3f} | {cpu:.3f} | {cells / wall:,.0f} | {fastest / wall:.0%} |"
+        for name, (wall, cpu) in timings.items()
+    ]
     text = "\n".join(lines)
     print(text)
     write_section("reader", text)

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-import queue
 import os
+import queue
 import resource
 import sys
 import tempfile
@@ -47,9 +47,9 @@ def build(kind: str, root: Path) -> Path:
 
 def child(root: Path, path: Path, results) -> None:
     """In the forked child: take the partition through intake, put one result on the queue."""
-    from ilms_dagster.resources import IlmsStorage
-
     from corpus import attempt
+
+    from ilms_dagster.resources import IlmsStorage
 
     storage = IlmsStorage(data_dir=str(root), inbox_dir=str(root / "inbox"))
     started = time.monotonic()
@@ -78,8 +78,8 @@ def _rows_lost(path: Path, root: Path) -> int:
     import openpyxl
     import pandas as pd
 
+    from ilms_dagster.questionnaire.workbook import SheetLayout
     from ilms_dagster.registry import TABLES, reference_years
-    from ilms_dagster.workbook import SheetLayout
 
     wb = openpyxl.load_workbook(path, read_only=True, data_only=False)
     typed = 0
@@ -119,7 +119,14 @@ def measure(kind: str) -> dict:
         os.environ.pop(key) if value is None else os.environ.__setitem__(key, value)
     if result is None:
         outcome = "hang" if seconds >= TIMEOUT else "crash"
-        return {"kind": kind, "outcome": outcome, "seconds": seconds, "rss": 0, "lost": 0, "message": f"exit {worker.exitcode}"}
+        return {
+            "kind": kind,
+            "outcome": outcome,
+            "seconds": seconds,
+            "rss": 0,
+            "lost": 0,
+            "message": f"exit {worker.exitcode}",
+        }
     return {"kind": kind} | result
 
 
@@ -131,8 +138,11 @@ def _first_problem(message: str) -> str:
 
 def render(results: list[dict]) -> str:
     corpus = [r for r in results if r["kind"] != LARGEST]
-    correct = [r for r in corpus if r["outcome"] == KINDS[r["kind"]].outcome
-               and all(f in r["message"] for f in KINDS[r["kind"]].fragments)]  # fmt: skip
+    correct = [
+        r
+        for r in corpus
+        if r["outcome"] == KINDS[r["kind"]].outcome and all(f in r["message"] for f in KINDS[r["kind"]].fragments)
+    ]
     worst = max(results, key=lambda r: r["rss"])
     lines = [
         "# Reliability: the bad-input corpus",
@@ -163,9 +173,11 @@ def render(results: list[dict]) -> str:
     for r in results:
         expected = "-" if r["kind"] == LARGEST else KINDS[r["kind"]].outcome
         message = str(r["message"]).replace("|", "\\|").replace("\n", " ")
-        lines.append(f"| {r['kind']} | {expected} | {r['outcome']} | {r['seconds']:.2f} | {r['rss'] / 2**20:.0f} | "
-                     f"{_first_problem(message) if r['outcome'] != 'rejected' else _first_problem(str(r['message'])).replace('|', '/')} |")  # fmt: skip
-    lines += ["", f"The last row uses the default limits, not the corpus's: the biggest file they let through."]
+        lines.append(
+            f"| {r['kind']} | {expected} | {r['outcome']} | {r['seconds']:.2f} | {r['rss'] / 2**20:.0f} | "
+            f"{_first_problem(message) if r['outcome'] != 'rejected' else _first_problem(str(r['message'])).replace('|', '/')} |"
+        )
+    lines += ["", "The last row uses the default limits, not the corpus's: the biggest file they let through."]
     return "\n".join(lines) + "\n"
 
 
@@ -174,11 +186,15 @@ def main() -> None:
     parser.add_argument("--print", action="store_true")
     args = parser.parse_args()
     import ilms_dagster.checks.expectations  # noqa: F401  (imported once, before the children fork)
-    import ilms_dagster.intake  # noqa: F401
+    import ilms_dagster.intake.submissions  # noqa: F401
+
     results = []
     for kind in [*KINDS, LARGEST]:
         results.append(measure(kind))
-        print(f"{kind}: {results[-1]['outcome']} {results[-1]['seconds']:.2f}s {results[-1]['rss'] / 2**20:.0f} MiB", flush=True)
+        print(
+            f"{kind}: {results[-1]['outcome']} {results[-1]['seconds']:.2f}s {results[-1]['rss'] / 2**20:.0f} MiB",
+            flush=True,
+        )
     text = render(results)
     if args.print:
         print(text)

@@ -28,9 +28,9 @@ import duckdb  # noqa: E402
 from harness import digest, ingest_run_seconds, measure, write_section  # noqa: E402
 from test_models_samples import readme_queries  # noqa: E402  (the README's queries, as its test reads them)
 
+from ilms_dagster.questionnaire.samples import sample_values  # noqa: E402
+from ilms_dagster.questionnaire.template import write_workbook  # noqa: E402
 from ilms_dagster.registry import REPORTING_COUNTRIES  # noqa: E402
-from ilms_dagster.samples import sample_values  # noqa: E402
-from ilms_dagster.template import write_workbook  # noqa: E402
 
 FAKE = ["X" + a + b for a, b in itertools.product(string.ascii_uppercase, repeat=2)]
 
@@ -109,45 +109,59 @@ def main() -> None:
             bare = measure("bare", str(bare_dir), f"{rounds[-1]}:{','.join(codes)}")
             dagster = measure("ilms-run", str(dagster_dir), rounds[-1], *codes)
             dagster["run_s"] = ingest_run_seconds(dagster_dir / "dagster_home")
-            same = digest(bare_dir / "warehouse.duckdb", ("raw", "ilmq")) == digest(dagster_dir / "warehouse.duckdb",
-                                                                                   ("raw", "ilmq"))  # fmt: skip
+            same = digest(bare_dir / "warehouse.duckdb", ("raw", "ilmq")) == digest(
+                dagster_dir / "warehouse.duckdb", ("raw", "ilmq")
+            )
             if not same:
                 raise SystemExit(f"{n} countries: the bare path and `ilms run` loaded different data")
             latency = query_latency(bare_dir / "warehouse.duckdb")
             size = (bare_dir / "warehouse.duckdb").stat().st_size / 2**20
             rows.append((n, len(codes) * len(rounds), bare, dagster, latency, size, built))
-            print(f"{n} countries: bare {bare['ingest_s'] / n:.3f} s, Dagster {dagster['run_s'] / n:.3f} s a partition "
-                  f"of round {rounds[-1]} ({len(codes) * len(rounds)} partitions in the warehouse, built in "
-                  f"{built:.0f} s)", flush=True)  # fmt: skip
+            print(
+                f"{n} countries: bare {bare['ingest_s'] / n:.3f} s, Dagster {dagster['run_s'] / n:.3f} s a partition "
+                f"of round {rounds[-1]} ({len(codes) * len(rounds)} partitions in the warehouse, built in "
+                f"{built:.0f} s)",
+                flush=True,
+            )
             shutil.rmtree(bare_dir)
             shutil.rmtree(dagster_dir)
-            write_section(args.section, table(rows, rounds))  # after every scale: a cut-short run keeps what it measured
+            write_section(
+                args.section, table(rows, rounds)
+            )  # after every scale: a cut-short run keeps what it measured
     print(table(rows, rounds))
 
 
 def table(rows: list, rounds: list[str]) -> str:
     base = rows[0]
-    lines = [f"Generated submissions, {len(rounds)} rounds ({rounds[0]}-{rounds[-1]}): rounds {rounds[0]}-{rounds[-2]} "
-             f"loaded first (the bare path, staging in two processes), then round {rounds[-1]}, every country, through "
-             "the bare path (one process, then the models) and through `ilms run` (one Dagster run over every "
-             "country, then the models job), each on its own copy of that warehouse; both loaded the same data "
-             "(asserted):", "",
-             "| countries | partitions in the warehouse | bare, per partition | Dagster run, per partition | Dagster / bare "
-             "| vs the first scale (bare, Dagster) | `ilms run` CPU, whole process | peak memory bare / Dagster "
-             "| models build | README queries, slowest (median) | warehouse |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    lines = [
+        f"Generated submissions, {len(rounds)} rounds ({rounds[0]}-{rounds[-1]}): rounds {rounds[0]}-{rounds[-2]} "
+        f"loaded first (the bare path, staging in two processes), then round {rounds[-1]}, every country, through "
+        "the bare path (one process, then the models) and through `ilms run` (one Dagster run over every "
+        "country, then the models job), each on its own copy of that warehouse; both loaded the same data "
+        "(asserted):",
+        "",
+        "| countries | partitions in the warehouse | bare, per partition | Dagster run, per partition | Dagster / bare "
+        "| vs the first scale (bare, Dagster) | `ilms run` CPU, whole process | peak memory bare / Dagster "
+        "| models build | README queries, slowest (median) | warehouse |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for n, parts, bare, dagster, latency, size, _ in rows:
         b, d = bare["ingest_s"] / n, dagster["run_s"] / n
         b0, d0 = base[2]["ingest_s"] / base[0], base[3]["run_s"] / base[0]
-        lines.append(f"| {n} | {parts} | {b:.3f} s | {d:.3f} s | {d / b:.2f}x | {b / b0:.2f}x, {d / d0:.2f}x | "
-                     f"{dagster['cpu_s']:.0f} s ({dagster['cpu_s'] / n:.2f} s a partition) | "
-                     f"{bare['peak_rss_mb']:.0f} / {dagster['peak_rss_mb']:.0f} MB | {bare['models_s']:.1f} s | "
-                     f"{max(latency) * 1000:.0f} ms ({statistics.median(latency) * 1000:.0f} ms) | {size:.0f} MB |")  # fmt: skip
-    lines += ["", f"Per partition: the ingest of round {rounds[-1]} divided by its partitions; bare: its wall time in one "
-              "process (parse, suites, load, rules, feedback, read copy; single-threaded, so CPU), imports and models "
-              "excluded; Dagster: the ingestion run's wall time (start to end, as the instance records it). `ilms run` "
-              "CPU: the whole process, imports, the models job and the summary included. Models build and README "
-              "queries: on the bare path's warehouse (every round, every country)."]  # fmt: skip
+        lines.append(
+            f"| {n} | {parts} | {b:.3f} s | {d:.3f} s | {d / b:.2f}x | {b / b0:.2f}x, {d / d0:.2f}x | "
+            f"{dagster['cpu_s']:.0f} s ({dagster['cpu_s'] / n:.2f} s a partition) | "
+            f"{bare['peak_rss_mb']:.0f} / {dagster['peak_rss_mb']:.0f} MB | {bare['models_s']:.1f} s | "
+            f"{max(latency) * 1000:.0f} ms ({statistics.median(latency) * 1000:.0f} ms) | {size:.0f} MB |"
+        )
+    lines += [
+        "",
+        f"Per partition: the ingest of round {rounds[-1]} divided by its partitions; bare: its wall time in one "
+        "process (parse, suites, load, rules, feedback, read copy; single-threaded, so CPU), imports and models "
+        "excluded; Dagster: the ingestion run's wall time (start to end, as the instance records it). `ilms run` "
+        "CPU: the whole process, imports, the models job and the summary included. Models build and README "
+        "queries: on the bare path's warehouse (every round, every country).",
+    ]
     return "\n".join(lines)
 
 

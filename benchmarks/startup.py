@@ -51,8 +51,12 @@ def table(results: dict[str, list[float]]) -> str:
     lines = ["| command | median (s) | min - max (s) | target |", "|---|---:|---:|---|"]
     for label, seconds in results.items():
         target = COMMANDS[label][1]
-        verdict = "" if target is None else f"<= {target:g} s: {'met' if statistics.median(seconds) <= target else 'NOT met'}"
-        lines.append(f"| `{label}` | {statistics.median(seconds):.2f} | {min(seconds):.2f} - {max(seconds):.2f} | {verdict} |")
+        verdict = (
+            "" if target is None else f"<= {target:g} s: {'met' if statistics.median(seconds) <= target else 'NOT met'}"
+        )
+        lines.append(
+            f"| `{label}` | {statistics.median(seconds):.2f} | {min(seconds):.2f} - {max(seconds):.2f} | {verdict} |"
+        )
     return "\n".join(lines)
 
 
@@ -89,8 +93,10 @@ def main() -> None:
     block = table(results)
     cpus = os.cpu_count()
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    note = (f"{date.today().isoformat()}, {args.runs} runs each, Python {platform.python_version()}, {cpus} cores, "
-            f"load average {load} (1, 5, 15 min) at the end.")
+    note = (
+        f"{date.today().isoformat()}, {args.runs} runs each, Python {platform.python_version()}, {cpus} cores, "
+        f"load average {load} (1, 5, 15 min) at the end."
+    )
     print(block)
     print(note)
     if not args.print:

@@ -71,11 +71,16 @@ def partition_rounds_countries(context: dg.AssetExecutionContext) -> list[tuple[
     key range (a range "BRN|2024".."VNM|2024" covers every country between them, in the order the countries
     were added, for every round between them). Keys are read by dimension, never by splitting."""
     tags = context.run.tags
-    if RANGE_START in tags and "dagster/partition" not in tags and any(t.startswith(DIMENSION_TAG_PREFIX) for t in tags):
+    if (
+        RANGE_START in tags
+        and "dagster/partition" not in tags
+        and any(t.startswith(DIMENSION_TAG_PREFIX) for t in tags)
+    ):
         raise dg.Failure(  # Dagster would load and record only the dimension tags' partition: never silently
             description=f"run {context.run_id} carries the key range {tags[RANGE_START]}..{tags.get(RANGE_END)} and "
-            "per-dimension partition tags (" + ", ".join(f"{t}={v}" for t, v in sorted(tags.items())
-                                              if t.startswith(DIMENSION_TAG_PREFIX)) + "): Dagster would run one "
+            "per-dimension partition tags ("
+            + ", ".join(f"{t}={v}" for t, v in sorted(tags.items()) if t.startswith(DIMENSION_TAG_PREFIX))
+            + "): Dagster would run one "
             "partition of the range. Launch it on the project's instance (dagster.yaml instance_class WorkaroundInstance), "
             "which drops those tags; docs/operations.md, Backfills.",
             allow_retries=False,

@@ -26,8 +26,10 @@ def ilostat_sample() -> Path:
     the folder is missing (a checkout without the shared folder beside it)."""
     path = SHARED / "ilostat-sample"
     if not sorted(path.glob("*.csv")):
-        pytest.skip(f"needs ../shared/ilostat-sample (the real published ILOSTAT CSV files) at {path}: not there; "
-                    "put the shared folder beside the checkout to run this test")  # fmt: skip
+        pytest.skip(
+            f"needs ../shared/ilostat-sample (the real published ILOSTAT CSV files) at {path}: not there; "
+            "put the shared folder beside the checkout to run this test"
+        )
     return path
 
 
@@ -93,9 +95,15 @@ class Project:
                 "SELECT table_schema || '.' || table_name FROM information_schema.tables"
                 " WHERE table_schema IN ('raw', 'ilmq') ORDER BY 1"
             ).fetchall()
-            return {t: sorted(conn.execute(f"SELECT * EXCLUDE (loaded_at) FROM {t}" if t == "raw.submissions"
-                                           else f"SELECT * FROM {t}").fetchall(), key=repr)  # fmt: skip
-                    for (t,) in tables}  # fmt: skip
+            return {
+                t: sorted(
+                    conn.execute(
+                        f"SELECT * EXCLUDE (loaded_at) FROM {t}" if t == "raw.submissions" else f"SELECT * FROM {t}"
+                    ).fetchall(),
+                    key=repr,
+                )
+                for (t,) in tables
+            }
 
 
 @pytest.fixture

@@ -18,15 +18,15 @@ import tempfile
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
 from datetime import datetime
+from functools import cache
 from pathlib import Path
 
 import openpyxl
 
+from ilms_dagster.questionnaire.template import write_workbook
+from ilms_dagster.questionnaire.workbook import METADATA_FIELDS, METADATA_FIRST_ROW, SheetLayout
 from ilms_dagster.registry import TABLES, reference_years
-from ilms_dagster.workbook import METADATA_FIELDS, METADATA_FIRST_ROW, SheetLayout
-from ilms_dagster.template import write_workbook
 
 CORPUS_ENV = {
     "ILMS_MAX_FILE_BYTES": str(1 << 20),
@@ -48,8 +48,9 @@ class Kind:
 def input_cell(round_: str, k: int = 0) -> str:
     """The k-th input cell of TABLE's first block (the total row), e.g. 'C11'."""
     layout = SheetLayout(TABLES[TABLE], tuple(reference_years(round_)))
-    return [f"{c}{r}" for c, r in ((openpyxl.utils.get_column_letter(col), row)
-                                   for _, _, row, col, _ in layout.cells())][k]  # fmt: skip
+    return [
+        f"{c}{r}" for c, r in ((openpyxl.utils.get_column_letter(col), row) for _, _, row, col, _ in layout.cells())
+    ][k]
 
 
 def good(folder: Path, country: str, round_: str, name: str | None = None) -> Path:
@@ -63,9 +64,11 @@ def good(folder: Path, country: str, round_: str, name: str | None = None) -> Pa
 @cache
 def _good_bytes(country: str, round_: str) -> bytes:
     years = reference_years(round_)
-    values = {(TABLE, years[-1], "ECO_SECTOR_TOTAL", "SEX_T", "CBR_BIR_TOTAL"): 4010.5,
-              (TABLE, years[-1], "ECO_SECTOR_TOTAL", "SEX_M", "CBR_BIR_TOTAL"): 2150.25,
-              (TABLE, years[-1], "ECO_SECTOR_TOTAL", "SEX_F", "CBR_BIR_TOTAL"): 1860.25}  # fmt: skip
+    values = {
+        (TABLE, years[-1], "ECO_SECTOR_TOTAL", "SEX_T", "CBR_BIR_TOTAL"): 4010.5,
+        (TABLE, years[-1], "ECO_SECTOR_TOTAL", "SEX_M", "CBR_BIR_TOTAL"): 2150.25,
+        (TABLE, years[-1], "ECO_SECTOR_TOTAL", "SEX_F", "CBR_BIR_TOTAL"): 1860.25,
+    }
     with tempfile.TemporaryDirectory() as tmp:
         return write_workbook(Path(tmp) / "good.xlsx", country, round_, values=values).read_bytes()
 
@@ -104,7 +107,9 @@ def _zip(members: dict[str, bytes], encrypted: bool = False) -> bytes:
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
         for name, content in members.items():
-            zf.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), content, compress_type=zipfile.ZIP_DEFLATED)
+            zf.writestr(
+                zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), content, compress_type=zipfile.ZIP_DEFLATED
+            )
     data = bytearray(out.getvalue())
     if encrypted:  # the "encrypted" flag bit in every local and central header, as a password tool sets it
         for signature, offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
@@ -151,7 +156,13 @@ def _set_cell_xml(round_cell: Callable[[], str], inner: bytes) -> Callable[[byte
 
     def change(xml: bytes) -> bytes:
         ref = round_cell().encode()
-        xml, n = re.subn(rb'<c r="' + ref + rb'"[^>]*?(/>|>.*?</c>)', b'<c r="' + ref + b'">' + inner + b"</c>", xml, count=1, flags=re.S)
+        xml, n = re.subn(
+            rb'<c r="' + ref + rb'"[^>]*?(/>|>.*?</c>)',
+            b'<c r="' + ref + b'">' + inner + b"</c>",
+            xml,
+            count=1,
+            flags=re.S,
+        )
         assert n == 1, ref
         return xml
 
@@ -274,62 +285,132 @@ def _fifo(path: Path) -> None:
 
 
 OLE_HEADER = bytes.fromhex("D0CF11E0A1B11AE1") + bytes(504)  # an encrypted .xlsx, or an old .xls, starts so
-ENTITY_BOMB = (b'<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">'
-               b'<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>')  # fmt: skip
+ENTITY_BOMB = (
+    b'<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">'
+    b'<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>'
+)
 
 REJECTED = "rejected"
 KINDS: dict[str, Kind] = {
     # not a workbook at all
-    "not a zip (text)": Kind(_bytes(b"country,value\nTHA,1\n"), REJECTED, ("not an .xlsx workbook", "an .xlsx workbook")),
+    "not a zip (text)": Kind(
+        _bytes(b"country,value\nTHA,1\n"), REJECTED, ("not an .xlsx workbook", "an .xlsx workbook")
+    ),
     "empty file": Kind(_bytes(b""), REJECTED, ("the file is empty",)),
     "truncated workbook": Kind(_truncated, REJECTED, ("not an .xlsx workbook",)),
     "encrypted workbook (OLE container)": Kind(_bytes(OLE_HEADER), REJECTED, ("password-protected workbook",)),
-    "zip with encrypted parts": Kind(_bytes(lambda: _zip({"xl/workbook.xml": b"<workbook/>"}, encrypted=True)), REJECTED, ("encrypted", "not encrypted")),
+    "zip with encrypted parts": Kind(
+        _bytes(lambda: _zip({"xl/workbook.xml": b"<workbook/>"}, encrypted=True)),
+        REJECTED,
+        ("encrypted", "not encrypted"),
+    ),
     ".xls renamed .xlsx": Kind(_bytes(OLE_HEADER + b"Workbook"), REJECTED, ("old-format .xls file",)),
-    ".docx renamed .xlsx": Kind(_bytes(lambda: _zip({"word/document.xml": b"<w:document/>", "[Content_Types].xml": b"<Types/>"})),
-                                REJECTED, ("no xl/workbook.xml",)),
+    ".docx renamed .xlsx": Kind(
+        _bytes(lambda: _zip({"word/document.xml": b"<w:document/>", "[Content_Types].xml": b"<Types/>"})),
+        REJECTED,
+        ("no xl/workbook.xml",),
+    ),
     "random zip": Kind(_bytes(lambda: _zip({"a.txt": b"hello"})), REJECTED, ("no xl/workbook.xml",)),
     "CRC error in a sheet": Kind(_crc, REJECTED, ("damaged", SHEET_MEMBER)),
     # size limits
     "file over the size limit": Kind(_stored_junk(1_200_000), REJECTED, ("ILMS_MAX_FILE_BYTES",)),
-    "zip bomb (one part compressed 1000:1)": Kind(_with_part("xl/media/bomb.xml", lambda: b" " * (8 << 20)), REJECTED,
-                                                  ("ILMS_MAX_COMPRESSION_RATIO",)),
-    "uncompressed total over the limit": Kind(_with_part("xl/media/big.txt", lambda: _random_text(2_600_000)), REJECTED,
-                                              ("ILMS_MAX_UNCOMPRESSED_BYTES",)),
-    "huge shared strings": Kind(_with_part("xl/sharedStrings.xml", lambda: b"<sst><si><t>" + b"A" * (6 << 20) + b"</t></si></sst>"),
-                                REJECTED, ("ILMS_MAX",)),
+    "zip bomb (one part compressed 1000:1)": Kind(
+        _with_part("xl/media/bomb.xml", lambda: b" " * (8 << 20)), REJECTED, ("ILMS_MAX_COMPRESSION_RATIO",)
+    ),
+    "uncompressed total over the limit": Kind(
+        _with_part("xl/media/big.txt", lambda: _random_text(2_600_000)), REJECTED, ("ILMS_MAX_UNCOMPRESSED_BYTES",)
+    ),
+    "huge shared strings": Kind(
+        _with_part("xl/sharedStrings.xml", lambda: b"<sst><si><t>" + b"A" * (6 << 20) + b"</t></si></sst>"),
+        REJECTED,
+        ("ILMS_MAX",),
+    ),
     "one 6 MiB text cell": Kind(_patch(SHEET_MEMBER, lambda x: x, {}), "accepted", ()),  # placeholder, replaced below
     "cell at the last row and column": Kind(_outside("XFD1048576"), REJECTED, ("ILMS_MAX_CELLS",)),
     "cells far below the grid": Kind(_outside("Z150000"), REJECTED, ("ILMS_MAX_CELLS",)),
-    "a far cell referenced in single quotes": Kind(_patch(SHEET_MEMBER, lambda x: x.replace(
-        b"</sheetData>", b"<row r = '150000'><c r = 'Z150000'><v>1</v></c></row></sheetData>")), REJECTED, ("ILMS_MAX_CELLS",)),
+    "a far cell referenced in single quotes": Kind(
+        _patch(
+            SHEET_MEMBER,
+            lambda x: x.replace(b"</sheetData>", b"<row r = '150000'><c r = 'Z150000'><v>1</v></c></row></sheetData>"),
+        ),
+        REJECTED,
+        ("ILMS_MAX_CELLS",),
+    ),
     # references as calamine reads them, not only as Excel writes them
-    "a far cell with lower-case column letters": Kind(_patch(SHEET_MEMBER, _append_rows(b'<row r="300"><c r="zz300"><v>1</v></c></row>')),
-                                                      REJECTED, ("ILMS_MAX_CELLS", "column 702")),
-    "a column of four letters": Kind(_patch(SHEET_MEMBER, _append_rows(b'<row r="200"><c r="AAAA200"><v>1</v></c></row>')),
-                                     REJECTED, ("ILMS_MAX_CELLS", "column 18279")),
-    "a cell's reference given twice, the far one last": Kind(_patch(SHEET_MEMBER, _append_rows(b'<row r="300"><c r="A300" r="ZZ300"><v>1</v></c></row>')),
-                                                             REJECTED, ("ILMS_MAX_CELLS",)),
-    "a far cell in a sheet written with a namespace prefix (x:c)": Kind(_patch(SHEET_MEMBER, lambda x: _prefixed(_append_rows(
-        b'<row r="300"><c r="ZZ300"><v>1</v></c></row>')(x))), REJECTED, ("ILMS_MAX_CELLS",)),
-    "a far cell calamine would take 2 GiB for": Kind(_patch(SHEET_MEMBER, _append_rows(b'<row r="99999"><c r="ZZ99999"><v>1</v></c></row>')),
-                                                     REJECTED, ("ILMS_MAX_CELLS", "row 99999, column 702")),
-    "a cell reference calamine cannot read": Kind(_patch(SHEET_MEMBER, _append_rows(b'<row r="300"><c r="C3x1"><v>1</v></c></row>')),
-                                                  REJECTED, ("not a readable .xlsx workbook", "a readable .xlsx workbook")),
-    "a formula in a sheet written with a namespace prefix (x:f)": Kind(_patch(SHEET_MEMBER, lambda x: _prefixed(_set_cell_xml(
-        lambda: input_cell("2024", 3), b"<f>1+2</f><v>3</v>")(x))), REJECTED, ("holds a formula", "values, not formulas")),
+    "a far cell with lower-case column letters": Kind(
+        _patch(SHEET_MEMBER, _append_rows(b'<row r="300"><c r="zz300"><v>1</v></c></row>')),
+        REJECTED,
+        ("ILMS_MAX_CELLS", "column 702"),
+    ),
+    "a column of four letters": Kind(
+        _patch(SHEET_MEMBER, _append_rows(b'<row r="200"><c r="AAAA200"><v>1</v></c></row>')),
+        REJECTED,
+        ("ILMS_MAX_CELLS", "column 18279"),
+    ),
+    "a cell's reference given twice, the far one last": Kind(
+        _patch(SHEET_MEMBER, _append_rows(b'<row r="300"><c r="A300" r="ZZ300"><v>1</v></c></row>')),
+        REJECTED,
+        ("ILMS_MAX_CELLS",),
+    ),
+    "a far cell in a sheet written with a namespace prefix (x:c)": Kind(
+        _patch(SHEET_MEMBER, lambda x: _prefixed(_append_rows(b'<row r="300"><c r="ZZ300"><v>1</v></c></row>')(x))),
+        REJECTED,
+        ("ILMS_MAX_CELLS",),
+    ),
+    "a far cell calamine would take 2 GiB for": Kind(
+        _patch(SHEET_MEMBER, _append_rows(b'<row r="99999"><c r="ZZ99999"><v>1</v></c></row>')),
+        REJECTED,
+        ("ILMS_MAX_CELLS", "row 99999, column 702"),
+    ),
+    "a cell reference calamine cannot read": Kind(
+        _patch(SHEET_MEMBER, _append_rows(b'<row r="300"><c r="C3x1"><v>1</v></c></row>')),
+        REJECTED,
+        ("not a readable .xlsx workbook", "a readable .xlsx workbook"),
+    ),
+    "a formula in a sheet written with a namespace prefix (x:f)": Kind(
+        _patch(
+            SHEET_MEMBER, lambda x: _prefixed(_set_cell_xml(lambda: input_cell("2024", 3), b"<f>1+2</f><v>3</v>")(x))
+        ),
+        REJECTED,
+        ("holds a formula", "values, not formulas"),
+    ),
     # XML declarations
-    "entity bomb in a sheet": Kind(_patch(SHEET_MEMBER, _doctype(ENTITY_BOMB)), REJECTED, ("no XML entity declarations", SHEET_MEMBER)),
-    "entity bomb in shared strings": Kind(_with_part("xl/sharedStrings.xml", lambda: b'<?xml version="1.0"?>' + ENTITY_BOMB + b"<sst><si><t>&lol3;</t></si></sst>"),
-                                          REJECTED, ("no XML entity declarations", "xl/sharedStrings.xml")),
-    "external entity (XXE) in workbook.xml": Kind(_patch("xl/workbook.xml", _doctype(b'<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>')),
-                                                  REJECTED, ("no XML entity declarations", "xl/workbook.xml")),
-    "DOCTYPE in the Metadata sheet": Kind(_patch("xl/worksheets/sheet1.xml", _doctype(b"<!DOCTYPE worksheet>")), REJECTED, ("DOCTYPE",)),
+    "entity bomb in a sheet": Kind(
+        _patch(SHEET_MEMBER, _doctype(ENTITY_BOMB)), REJECTED, ("no XML entity declarations", SHEET_MEMBER)
+    ),
+    "entity bomb in shared strings": Kind(
+        _with_part(
+            "xl/sharedStrings.xml",
+            lambda: b'<?xml version="1.0"?>' + ENTITY_BOMB + b"<sst><si><t>&lol3;</t></si></sst>",
+        ),
+        REJECTED,
+        ("no XML entity declarations", "xl/sharedStrings.xml"),
+    ),
+    "external entity (XXE) in workbook.xml": Kind(
+        _patch("xl/workbook.xml", _doctype(b'<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>')),
+        REJECTED,
+        ("no XML entity declarations", "xl/workbook.xml"),
+    ),
+    "DOCTYPE in the Metadata sheet": Kind(
+        _patch("xl/worksheets/sheet1.xml", _doctype(b"<!DOCTYPE worksheet>")), REJECTED, ("DOCTYPE",)
+    ),
     # sheets
-    "Metadata sheet missing": Kind(_edit(lambda wb, r: wb.remove(wb["Metadata"])), REJECTED, ("sheet 'Metadata'", "sheet is missing")),
-    "table sheet missing": Kind(_edit(lambda wb, r: wb.remove(wb["outflow_by_destination"])), REJECTED, ("sheet 'outflow_by_destination'", "sheet is missing")),
-    "table sheet renamed": Kind(_edit(_rename), REJECTED, ("sheet 'Employment'", "not part of the template", f"sheet '{TABLE}'")),
-    "extra sheet": Kind(_edit(lambda wb, r: wb.create_sheet("My totals").__setitem__("A1", "totals")), REJECTED, ("sheet 'My totals'", "template sheets only")),
+    "Metadata sheet missing": Kind(
+        _edit(lambda wb, r: wb.remove(wb["Metadata"])), REJECTED, ("sheet 'Metadata'", "sheet is missing")
+    ),
+    "table sheet missing": Kind(
+        _edit(lambda wb, r: wb.remove(wb["outflow_by_destination"])),
+        REJECTED,
+        ("sheet 'outflow_by_destination'", "sheet is missing"),
+    ),
+    "table sheet renamed": Kind(
+        _edit(_rename), REJECTED, ("sheet 'Employment'", "not part of the template", f"sheet '{TABLE}'")
+    ),
+    "extra sheet": Kind(
+        _edit(lambda wb, r: wb.create_sheet("My totals").__setitem__("A1", "totals")),
+        REJECTED,
+        ("sheet 'My totals'", "template sheets only"),
+    ),
     "hidden sheet": Kind(_edit(_hide("hidden")), REJECTED, (f"sheet '{TABLE}'", "hidden")),
     "very hidden sheet": Kind(_edit(_hide("veryHidden")), REJECTED, (f"sheet '{TABLE}'", "veryHidden")),
     # layout
@@ -339,27 +420,51 @@ KINDS: dict[str, Kind] = {
     "unknown category code": Kind(_edit(_wrong_code), REJECTED, ("expected category code", "ECO_SECTOR_SOMETHING")),
     "duplicate category row": Kind(_edit(_duplicate_row), REJECTED, ("expected category code",)),
     # metadata
-    "wrong template version": Kind(_meta("template_version", "ILMQ-0.9"), REJECTED, ("sheet 'Metadata', cell C4", "template version 'ILMQ-0.9'")),
-    "country not the partition's": Kind(_meta("country", "MYS"), REJECTED, ("sheet 'Metadata', cell C5", "does not match the submission's partition")),
+    "wrong template version": Kind(
+        _meta("template_version", "ILMQ-0.9"), REJECTED, ("sheet 'Metadata', cell C4", "template version 'ILMQ-0.9'")
+    ),
+    "country not the partition's": Kind(
+        _meta("country", "MYS"), REJECTED, ("sheet 'Metadata', cell C5", "does not match the submission's partition")
+    ),
     "round not the partition's": Kind(_meta("round", 1999), REJECTED, ("sheet 'Metadata', cell C6", "round 1999")),
-    "submission date not a date": Kind(_meta("submission_date", "last Tuesday"), REJECTED, ("submission date 'last Tuesday'",)),
-    "Metadata field renamed": Kind(_edit(_renamed_field), REJECTED, ("sheet 'Metadata', cell A5", "expected field 'country'")),
+    "submission date not a date": Kind(
+        _meta("submission_date", "last Tuesday"), REJECTED, ("submission date 'last Tuesday'",)
+    ),
+    "Metadata field renamed": Kind(
+        _edit(_renamed_field), REJECTED, ("sheet 'Metadata', cell A5", "expected field 'country'")
+    ),
     # cells
     "text in a number cell": Kind(_cell("about 12"), REJECTED, ("found text 'about 12'",)),
     "date in a number cell": Kind(_cell(datetime(2023, 5, 1)), REJECTED, ("expected a number",)),
     "boolean in a number cell": Kind(_cell(True), REJECTED, ("found a true/false value",)),
-    "NaN in the sheet XML": Kind(_patch(SHEET_MEMBER, _set_cell_xml(lambda: input_cell("2024", 3), b"<v>NaN</v>")), REJECTED, ("expected a number",)),
-    "INF in the sheet XML": Kind(_patch(SHEET_MEMBER, _set_cell_xml(lambda: input_cell("2024", 3), b"<v>INF</v>")), REJECTED, ("expected a number",)),
+    "NaN in the sheet XML": Kind(
+        _patch(SHEET_MEMBER, _set_cell_xml(lambda: input_cell("2024", 3), b"<v>NaN</v>")),
+        REJECTED,
+        ("expected a number",),
+    ),
+    "INF in the sheet XML": Kind(
+        _patch(SHEET_MEMBER, _set_cell_xml(lambda: input_cell("2024", 3), b"<v>INF</v>")),
+        REJECTED,
+        ("expected a number",),
+    ),
     "unknown marker": Kind(_cell("n/a"), REJECTED, ("found text 'n/a'",)),
     "negative number": Kind(_cell(-5.0, 3), "flagged", ("is below the lowest value",)),
     "blank template (no values at all)": Kind(_blank, REJECTED, ("no values at all",)),
     "formula without a cached value": Kind(_cell("=1+2", 3), REJECTED, ("holds a formula", "values, not formulas")),
-    "formula with a cached value": Kind(_patch(SHEET_MEMBER, _set_cell_xml(lambda: input_cell("2024", 3), b"<f>1+2</f><v>3</v>")),
-                                        REJECTED, ("holds a formula",)),
+    "formula with a cached value": Kind(
+        _patch(SHEET_MEMBER, _set_cell_xml(lambda: input_cell("2024", 3), b"<f>1+2</f><v>3</v>")),
+        REJECTED,
+        ("holds a formula",),
+    ),
     "merged input cells": Kind(_edit(_merge), REJECTED, ("no merged cells",)),
-    "value beside the grid": Kind(_outside("AB11"), REJECTED, (f"sheet '{TABLE}', cell AB11", "outside the template's cells")),
-    "value in the Metadata margin": Kind(_edit(lambda wb, r: wb["Metadata"].__setitem__("F20", "see notes")), REJECTED,
-                                         ("sheet 'Metadata', cell F20", "outside the template's cells")),
+    "value beside the grid": Kind(
+        _outside("AB11"), REJECTED, (f"sheet '{TABLE}', cell AB11", "outside the template's cells")
+    ),
+    "value in the Metadata margin": Kind(
+        _edit(lambda wb, r: wb["Metadata"].__setitem__("F20", "see notes")),
+        REJECTED,
+        ("sheet 'Metadata', cell F20", "outside the template's cells"),
+    ),
     # the inbox entry itself
     "named pipe (FIFO)": Kind(_special(_fifo), REJECTED, ("named pipe (FIFO)", "regular files only")),
     "symlink to /dev/zero": Kind(_special(lambda p: p.symlink_to("/dev/zero")), REJECTED, ("outside the inbox",)),
@@ -368,21 +473,26 @@ KINDS: dict[str, Kind] = {
     "directory named .xlsx": Kind(_special(lambda p: p.mkdir()), REJECTED, ("is a directory",)),
     ".xlsm workbook": Kind(_named("{country}_ILMQ.xlsm"), REJECTED, ("macro-enabled workbook (.xlsm)",)),
     ".xls file": Kind(_bytes(OLE_HEADER, "{country}_ILMQ.xls"), REJECTED, ("old-format Excel file (.xls)",)),
-    "newline in the file name": Kind(lambda f, c, r: _blank(f, c, r).rename(f / f"{c}\nBRN 2024: ok.xlsx") or f / f"{c}\nBRN 2024: ok.xlsx",
-                                     REJECTED, ("\\nBRN 2024: ok.xlsx (sha256", "no values at all")),
+    "newline in the file name": Kind(
+        lambda f, c, r: _blank(f, c, r).rename(f / f"{c}\nBRN 2024: ok.xlsx") or f / f"{c}\nBRN 2024: ok.xlsx",
+        REJECTED,
+        ("\\nBRN 2024: ok.xlsx (sha256", "no values at all"),
+    ),
     ".XLSX in capitals": Kind(_named("{country}_ILMQ.XLSX"), "accepted", ()),
 }
-KINDS["one 6 MiB text cell"] = Kind(_patch(SHEET_MEMBER, _set_cell_xml(lambda: input_cell("2024", 3),
-                                                                      b'<is><t>' + b"9" * (6 << 20) + b"</t></is>")),
-                                    REJECTED, ("ILMS_MAX",))
+KINDS["one 6 MiB text cell"] = Kind(
+    _patch(SHEET_MEMBER, _set_cell_xml(lambda: input_cell("2024", 3), b"<is><t>" + b"9" * (6 << 20) + b"</t></is>")),
+    REJECTED,
+    ("ILMS_MAX",),
+)
 
 
 def attempt(storage, round_: str, country: str) -> tuple[str, str]:
     """What intake makes of the partition's inbox entry, with the project's own functions (find, archive,
     parse, stage, expectation suites): ("rejected", message), ("flagged", findings) or ("accepted", "")."""
     from ilms_dagster.checks.expectations import run_expectations
-    from ilms_dagster.intake import NoSubmission, archive, find_submission, stage
-    from ilms_dagster.workbook import SubmissionError
+    from ilms_dagster.intake.submissions import NoSubmission, archive, find_submission, stage
+    from ilms_dagster.questionnaire.workbook import SubmissionError
 
     try:
         manifest = archive(storage, find_submission(storage, round_, country))

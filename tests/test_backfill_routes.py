@@ -24,16 +24,16 @@ import time
 import dagster as dg
 import duckdb
 import pytest
+from support.dagster_dev import backfill_asset_keys, dagster_dev, ensure_partitions
 
 from ilms_dagster.assets.ilmq import SUBMISSION_CHECK, SUBMISSIONS_KEY, TABLE_CHECK, table_key
-from ilms_dagster.dagster_dev import backfill_asset_keys, dagster_dev, ensure_partitions
 from ilms_dagster.definitions import defs
-from ilms_dagster.intake import StagedSubmission
+from ilms_dagster.intake.submissions import StagedSubmission
+from ilms_dagster.orchestration.instance import instance_at
+from ilms_dagster.questionnaire.samples import DELIBERATE_MISTAKES
 from ilms_dagster.registry import REPORTING_COUNTRIES, TABLES
 from ilms_dagster.resources import IlmsStorage
 from ilms_dagster.resources.storage import PROJECT_ROOT
-from ilms_dagster.samples import DELIBERATE_MISTAKES
-from ilms_dagster.instance import instance_at
 
 pytestmark = pytest.mark.slow
 
@@ -57,7 +57,9 @@ def key_of(round_: int | str, country: str) -> str:
 def blocked_in(route: str) -> dict[tuple[int, str], str]:
     """{(round, country): table} of the planted mistakes in the route's selection: each blocks its table (THA 2019's
     jump, a warning itself, is a unit error that also breaks the blocking total_across_tables in the same table)."""
-    return {(int(m.round), m.country): m.table for m in DELIBERATE_MISTAKES if (int(m.round), m.country) in selected(route)}
+    return {
+        (int(m.round), m.country): m.table for m in DELIBERATE_MISTAKES if (int(m.round), m.country) in selected(route)
+    }
 
 
 def test_every_route_selects_a_non_contiguous_grid_with_a_blocked_partition():
@@ -76,13 +78,33 @@ def _cli_backfill(ui, keys: list[str]) -> str:
     with instance_at(ui.home) as instance:
         before = {b.backfill_id for b in instance.get_backfills()}
     root = ui.home.parent
-    env = os.environ | {"DAGSTER_HOME": str(ui.home), "ILMS_DATA_DIR": str(root), "ILMS_INBOX": str(root / "inbox"),
-                        "ILMS_WAREHOUSE": str(root / "warehouse.duckdb")}  # fmt: skip
+    env = os.environ | {
+        "DAGSTER_HOME": str(ui.home),
+        "ILMS_DATA_DIR": str(root),
+        "ILMS_INBOX": str(root / "inbox"),
+        "ILMS_WAREHOUSE": str(root / "warehouse.duckdb"),
+    }
     done = subprocess.run(
-        [sys.executable, "-m", "dagster", "job", "backfill", "-w", str(PROJECT_ROOT / "workspace.yaml"),
-         "-j", "ingest_submissions", "--partitions", ",".join(keys), "--noprompt"],
-        env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "dagster",
+            "job",
+            "backfill",
+            "-w",
+            str(PROJECT_ROOT / "workspace.yaml"),
+            "-j",
+            "ingest_submissions",
+            "--partitions",
+            ",".join(keys),
+            "--noprompt",
+        ],
+        env=env,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     with instance_at(ui.home) as instance:
         (new,) = [b.backfill_id for b in instance.get_backfills() if b.backfill_id not in before]
@@ -99,12 +121,17 @@ def backfills(tmp_path_factory):
             keys = {route: ensure_partitions(instance, *ROUTES[route]) for route in ROUTES}
         assets = backfill_asset_keys(defs)
         ids = {
-            "job_materialize_dialog": ui.launch_job_backfill("ingest_submissions", keys["job_materialize_dialog"], assets),
+            "job_materialize_dialog": ui.launch_job_backfill(
+                "ingest_submissions", keys["job_materialize_dialog"], assets
+            ),
             "job_partitions_tab": ui.launch_job_backfill("ingest_submissions", keys["job_partitions_tab"]),
             "catalog": ui.launch_backfill(keys["catalog"], assets, title="catalog route"),
             "cli": _cli_backfill(ui, keys["cli"]),
         }
-        statuses = {route: _wait_for_runs(ui, ui.wait_for_backfill(backfill_id, timeout=1200)) for route, backfill_id in ids.items()}
+        statuses = {
+            route: _wait_for_runs(ui, ui.wait_for_backfill(backfill_id, timeout=1200))
+            for route, backfill_id in ids.items()
+        }
         yield ui, statuses
 
 
@@ -146,7 +173,11 @@ def test_each_route_loads_exactly_the_selected_partitions_into_duckdb(backfills)
         assert in_rounds == selected(route), (route, statuses[route]["runs"], ui.log_tail())  # all, and only them
         for round_, country in sorted(selected(route)):
             staged = StagedSubmission.load(storage, str(round_), country)
-            assert rows.get((round_, country), 0) == sum(s["rows"] for s in staged.stats.values()) > 0, (route, round_, country)
+            assert rows.get((round_, country), 0) == sum(s["rows"] for s in staged.stats.values()) > 0, (
+                route,
+                round_,
+                country,
+            )
     assert submissions == set().union(*(selected(route) for route in ROUTES))  # nothing outside the selections
     assert {(r, c) for r, c in rows} == submissions
 
@@ -159,7 +190,10 @@ def test_dagster_records_the_selected_partitions_and_not_a_blocked_one_as_materi
             ours = {key_of(r, c) for r, c in selected(route)}
             for table in sorted(set(sorted(TABLES)[:3]) | set(blocked.values())):
                 materialized = set(instance.get_materialized_partitions(table_key(table))) & ours
-                assert materialized == {key_of(r, c) for r, c in selected(route) if blocked.get((r, c)) != table}, (route, table)
+                assert materialized == {key_of(r, c) for r, c in selected(route) if blocked.get((r, c)) != table}, (
+                    route,
+                    table,
+                )
             submissions = set(instance.get_materialized_partitions(SUBMISSIONS_KEY)) & ours
             assert submissions == {key_of(r, c) for r, c in selected(route) - set(blocked)}, route
 
@@ -186,7 +220,9 @@ def test_every_selected_partition_has_a_submission_check_status(backfills):
     evaluations once named none, and every materialized partition showed no status (only blocked ones did)."""
     ui, _ = backfills
     with duckdb.connect(str(ui.home.parent / "warehouse_read.duckdb"), read_only=True) as conn:
-        warned = set(conn.execute("SELECT round, ref_area FROM validation.partition_status WHERE warnings > 0").fetchall())
+        warned = set(
+            conn.execute("SELECT round, ref_area FROM validation.partition_status WHERE warnings > 0").fetchall()
+        )
     submission_checks = ui.check_partition_statuses(SUBMISSIONS_KEY, SUBMISSION_CHECK)
     for route in ROUTES:
         blocked = blocked_in(route)
@@ -212,7 +248,11 @@ def test_a_blocked_partition_is_failed_on_its_assets_partitions_tab_and_the_othe
         for key in sorted({table_key(t) for t in blocked.values()} | {SUBMISSIONS_KEY}, key=str):
             failed = {pair for pair, table in blocked.items() if key in (table_key(table), SUBMISSIONS_KEY)}
             stats = ui.graphql(PARTITION_STATS, {"path": key.path})["assetNodeOrError"]["partitionStats"]
-            assert (stats["numFailed"], stats["numMaterialized"]) == (len(failed), len(everything - failed)), (key, stats)
+            assert (stats["numFailed"], stats["numMaterialized"]) == (len(failed), len(everything - failed)), (
+                key,
+                stats,
+            )
             status = instance.get_status_by_partition(key, [key_of(r, c) for r, c in everything], submission_partitions)
             assert {k: v.value for k, v in status.items()} == {
-                key_of(r, c): "FAILED" if (r, c) in failed else "MATERIALIZED" for r, c in everything}, key
+                key_of(r, c): "FAILED" if (r, c) in failed else "MATERIALIZED" for r, c in everything
+            }, key

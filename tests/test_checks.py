@@ -7,11 +7,11 @@ import duckdb
 import pytest
 
 from ilms_dagster.checks import Validation, record, run_expectations, validate_submission
-from ilms_dagster.intake import archive, stage
+from ilms_dagster.intake.submissions import archive, stage
+from ilms_dagster.questionnaire.template import write_workbook
+from ilms_dagster.questionnaire.workbook import SheetLayout, parse_workbook
 from ilms_dagster.registry import TABLES, reference_years
 from ilms_dagster.resources.warehouse import ensure_schema, replace_partition, transaction
-from ilms_dagster.workbook import SheetLayout, parse_workbook
-from ilms_dagster.template import write_workbook
 
 ROUND, COUNTRY = "2024", "THA"
 Y1, Y2, Y3 = reference_years(ROUND)  # 2021..2023
@@ -46,26 +46,39 @@ def findings(v: Validation) -> list[dict]:
 
 
 def finding(key: tuple, rule: str, severity: str, expected: str, found: str) -> dict:
-    return {"table_id": key[0], "cell": cell(key), "rule": rule, "severity": severity, "expected": expected, "found": found}
+    return {
+        "table_id": key[0],
+        "cell": cell(key),
+        "rule": rule,
+        "severity": severity,
+        "expected": expected,
+        "found": found,
+    }
 
 
 def k(table_id: str, classif1: str, sex: str = "SEX_T", classif2: str | None = None, year: int = Y1) -> tuple:
     return (table_id, year, classif1, sex, classif2)
 
 
-DEST_T, DEST_MYS, DEST_SGP, DEST_X = (k("outflow_by_destination", c) for c in
-                                      ("CDS_DES_TOTAL", "CDS_DES_MYS", "CDS_DES_SGP", "CDS_DES_X"))  # fmt: skip
+DEST_T, DEST_MYS, DEST_SGP, DEST_X = (
+    k("outflow_by_destination", c) for c in ("CDS_DES_TOTAL", "CDS_DES_MYS", "CDS_DES_SGP", "CDS_DES_X")
+)
 ECO = {c: k("inflow_by_activity", f"ECO_SECTOR_{c}") for c in ("TOTAL", "AGR", "NAG", "IND", "SER", "X")}
 MIG = {c: k("emp_by_age", "AGE_AGGREGATE_TOTAL", "SEX_T", f"CBR_BIR_{c}") for c in ("TOTAL", "NATIVE", "FOREIGN", "X")}
 EMP_F = k("emp_by_age", "AGE_AGGREGATE_Y15-24", "SEX_F", "CCT_CIT_NONCIT")
-LF_F, LF_EDU, WAP_EDU = (("lf_by_age", *EMP_F[1:]), k("lf_by_education", "EDU_AGGREGATE_BAS", "SEX_M", "CBR_BIR_FOREIGN"),
-                         k("wap_by_education", "EDU_AGGREGATE_BAS", "SEX_M", "CBR_BIR_FOREIGN"))  # fmt: skip
+LF_F, LF_EDU, WAP_EDU = (
+    ("lf_by_age", *EMP_F[1:]),
+    k("lf_by_education", "EDU_AGGREGATE_BAS", "SEX_M", "CBR_BIR_FOREIGN"),
+    k("wap_by_education", "EDU_AGGREGATE_BAS", "SEX_M", "CBR_BIR_FOREIGN"),
+)
 OCU = {y: k("inflow_by_occupation", "OCU_SKILL_TOTAL", year=y) for y in (Y1, Y2)}
 SEX = {s: k("outflow_by_destination", "CDS_DES_TOTAL", s) for s in ("SEX_T", "SEX_M", "SEX_F")}
-TOT = {"age": k("emp_by_age", "AGE_AGGREGATE_TOTAL", "SEX_T", "CBR_BIR_TOTAL"),
-       "education": k("emp_by_education", "EDU_AGGREGATE_TOTAL", "SEX_T", "CBR_BIR_TOTAL"),
-       "activity": k("emp_by_activity", "ECO_SECTOR_TOTAL", "SEX_T", "CBR_BIR_TOTAL"),
-       "citizenship": k("emp_by_age", "AGE_AGGREGATE_TOTAL", "SEX_T", "CCT_CIT_TOTAL")}  # fmt: skip
+TOT = {
+    "age": k("emp_by_age", "AGE_AGGREGATE_TOTAL", "SEX_T", "CBR_BIR_TOTAL"),
+    "education": k("emp_by_education", "EDU_AGGREGATE_TOTAL", "SEX_T", "CBR_BIR_TOTAL"),
+    "activity": k("emp_by_activity", "ECO_SECTOR_TOTAL", "SEX_T", "CBR_BIR_TOTAL"),
+    "citizenship": k("emp_by_age", "AGE_AGGREGATE_TOTAL", "SEX_T", "CCT_CIT_TOTAL"),
+}
 
 # rule: (passing values, failing values, the one finding the failing values give)
 CASES = {
@@ -132,8 +145,13 @@ CASES = {
     "value_minimum earnings": (  # earnings must be positive: 0 is not a wage
         {k("earnings_employees", "CUR_TYPE_LCU", "SEX_T", "CCT_CIT_NONCIT"): 9500.0},
         {k("earnings_employees", "CUR_TYPE_LCU", "SEX_T", "CCT_CIT_NONCIT"): 0},
-        finding(k("earnings_employees", "CUR_TYPE_LCU", "SEX_T", "CCT_CIT_NONCIT"), "value_minimum", "error",
-                "a value > 0 (local currency per month)", "0.0"),
+        finding(
+            k("earnings_employees", "CUR_TYPE_LCU", "SEX_T", "CCT_CIT_NONCIT"),
+            "value_minimum",
+            "error",
+            "a value > 0 (local currency per month)",
+            "0.0",
+        ),
     ),
     "value_maximum": (
         {DEST_T: 1_400_000},
@@ -205,8 +223,15 @@ def test_expectation_suite_flags_codes_years_and_markers_outside_the_registry(cl
     tables = _mutated(clean_tables, table_id, column, value)
     result = run_expectations(tables, ROUND)
     assert result[["table_id", "cell", "check_name", "rule", "severity", "found"]].to_dict("records") == [
-        {"table_id": table_id, "cell": tables[table_id].cell[0], "check_name": "expectations", "rule": rule,
-         "severity": "error", "found": found}]  # fmt: skip
+        {
+            "table_id": table_id,
+            "cell": tables[table_id].cell[0],
+            "check_name": "expectations",
+            "rule": rule,
+            "severity": "error",
+            "found": found,
+        }
+    ]
 
 
 def test_expectation_suite_flags_duplicate_keys(clean_tables):
@@ -220,8 +245,9 @@ def test_sums_tolerate_the_rounding_of_each_term_and_no_more(project):
     """Published counts are rounded to 0.001 thousand, so each term may be off by 0.0005: SEX_T = M + F (3 terms)
     may miss by 0.0015, TOTAL = AGR + IND + SER + X (5 terms) by 0.0025; a hair more is an error."""
     assert findings(validate(project, {SEX["SEX_T"]: 10.0, SEX["SEX_M"]: 6.0015, SEX["SEX_F"]: 4.0})) == []
-    assert [f["rule"] for f in findings(validate(project, {SEX["SEX_T"]: 10.0, SEX["SEX_M"]: 6.002,
-                                                          SEX["SEX_F"]: 4.0}))] == ["sex_total"]  # fmt: skip
+    assert [
+        f["rule"] for f in findings(validate(project, {SEX["SEX_T"]: 10.0, SEX["SEX_M"]: 6.002, SEX["SEX_F"]: 4.0}))
+    ] == ["sex_total"]
     sectors = {ECO["AGR"]: 30, ECO["IND"]: 30, ECO["SER"]: 35, ECO["X"]: 5}
     assert findings(validate(project, sectors | {ECO["TOTAL"]: 100.0025})) == []
     bad = findings(validate(project, sectors | {ECO["TOTAL"]: 100.003}))

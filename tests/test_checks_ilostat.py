@@ -48,15 +48,26 @@ def flagged(tmp_path_factory, ilostat_sample) -> tuple[pd.DataFrame, pd.DataFram
 def rules_at(flagged, stem: str, country: str, year: int, sex: str, classif1: str, classif2: str | None = None) -> set:
     """Rules whose finding is at that published row, or names it (a sum names its parts)."""
     rows, found = flagged
-    row = rows[(rows.cell.str.startswith(stem + ":")) & (rows.ref_area == country) & (rows.time == year)
-               & (rows.sex == sex) & (rows.classif1 == classif1) & (rows.classif2.fillna("") == (classif2 or ""))]  # fmt: skip
+    row = rows[
+        (rows.cell.str.startswith(stem + ":"))
+        & (rows.ref_area == country)
+        & (rows.time == year)
+        & (rows.sex == sex)
+        & (rows.classif1 == classif1)
+        & (rows.classif2.fillna("") == (classif2 or ""))
+    ]
     assert len(row) == 1, (stem, country, year, sex, classif1, classif2)
     cell = row.cell.iloc[0]
     return set(found[(found.cell == cell) | found.message.str.contains(f"({cell})", regex=False)].rule)
 
 
-CBR, CCT, MFL, ECO, OCU = ("MST_TEMP_SEX_ECO_CBR_NB", "MST_TEMP_SEX_ECO_CCT_NB", "MFL_FEMP_SEX_OCU_NB",
-                           "MNA_OEMP_SEX_ECO_NB", "MNA_OEMP_SEX_OCU_NB")  # fmt: skip
+CBR, CCT, MFL, ECO, OCU = (
+    "MST_TEMP_SEX_ECO_CBR_NB",
+    "MST_TEMP_SEX_ECO_CCT_NB",
+    "MFL_FEMP_SEX_OCU_NB",
+    "MNA_OEMP_SEX_ECO_NB",
+    "MNA_OEMP_SEX_OCU_NB",
+)
 KNOWN = [  # the sample README's list: (file, country, year, sex, classif1, classif2) -> a rule that flags it
     ((MFL, "THA", 2017, "SEX_T", "OCU_SKILL_TOTAL"), "yoy_jump"),  # persons instead of thousands
     ((MFL, "THA", 2019, "SEX_T", "OCU_SKILL_L1"), "yoy_jump"),  # 821 against 34810 and 26571

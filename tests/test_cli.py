@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from ilms_dagster.cli import app
-from ilms_dagster.workbook import parse_workbook
-from ilms_dagster.template import write_workbook
+from ilms_dagster.questionnaire.template import write_workbook
+from ilms_dagster.questionnaire.workbook import parse_workbook
 
 runner = CliRunner()
 
@@ -19,8 +19,12 @@ runner = CliRunner()
 def test_prefilled_template_carries_the_latest_vintage_for_revision(project):
     key = ("emp_by_activity", 2022, "ECO_SECTOR_TOTAL", "SEX_T", "CCT_CIT_NONCIT")
     write_workbook(project.inbox / "2023" / "THA.xlsx", "THA", 2023, values={key: 2900.0})
-    write_workbook(project.inbox / "2024" / "THA.xlsx", "THA", 2024,
-                   values={key: 2950.5, ("emp_by_activity", 2021, "ECO_SECTOR_AGR", "SEX_T", "CCT_CIT_NONCIT"): "x"})
+    write_workbook(
+        project.inbox / "2024" / "THA.xlsx",
+        "THA",
+        2024,
+        values={key: 2950.5, ("emp_by_activity", 2021, "ECO_SECTOR_AGR", "SEX_T", "CCT_CIT_NONCIT"): "x"},
+    )
     assert project.materialize("2023", "THA").success and project.materialize("2024", "THA").success
 
     out = project.root / "THA_2025.xlsx"
@@ -32,8 +36,9 @@ def test_prefilled_template_carries_the_latest_vintage_for_revision(project):
 
 
 def test_prefill_without_a_warehouse_is_a_clear_error(project):
-    result = runner.invoke(app, ["template", "--country", "THA", "--round", "2025", "--prefill",
-                                 "--out", str(project.root / "t.xlsx")])  # fmt: skip
+    result = runner.invoke(
+        app, ["template", "--country", "THA", "--round", "2025", "--prefill", "--out", str(project.root / "t.xlsx")]
+    )
     assert result.exit_code != 0 and "no warehouse at" in result.output
 
 
@@ -50,12 +55,18 @@ def test_template_goes_to_the_data_folder_and_never_replaces_a_file_without_forc
     blank.write_bytes(before + b"focal point's work")  # a template someone has started filling
     again = runner.invoke(app, ["template", "--country", "THA", "--round", "2025"])
     assert again.exit_code == 1
-    assert f"{blank} exists: not overwritten" in " ".join(again.output.replace("\n", "").split()) \
-        and "--force" in again.output  # fmt: skip
+    assert (
+        f"{blank} exists: not overwritten" in " ".join(again.output.replace("\n", "").split())
+        and "--force" in again.output
+    )
     assert blank.read_bytes() == before + b"focal point's work"
 
-    write_workbook(project.inbox / "2024" / "THA.xlsx", "THA", 2024,
-                   values={("emp_by_activity", 2022, "ECO_SECTOR_TOTAL", "SEX_T", "CCT_CIT_NONCIT"): 2950.5})
+    write_workbook(
+        project.inbox / "2024" / "THA.xlsx",
+        "THA",
+        2024,
+        values={("emp_by_activity", 2022, "ECO_SECTOR_TOTAL", "SEX_T", "CCT_CIT_NONCIT"): 2950.5},
+    )
     assert project.materialize("2024", "THA").success
     prefilled = runner.invoke(app, ["template", "--country", "THA", "--round", "2025", "--prefill"])
     assert prefilled.exit_code == 0, prefilled.output
@@ -72,8 +83,12 @@ def test_template_goes_to_the_data_folder_and_never_replaces_a_file_without_forc
 
 
 def test_dagster_definitions_validate_passes():
-    done = subprocess.run([sys.executable, "-m", "dagster", "definitions", "validate", "-m", "ilms_dagster.definitions"],
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "dagster", "definitions", "validate", "-m", "ilms_dagster.definitions"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "All code locations passed validation" in done.stdout + done.stderr
 
@@ -85,8 +100,9 @@ def test_main_command_populates_the_warehouse_from_the_bundled_samples(project):
     from ilms_dagster.registry import REPORTING_COUNTRIES, ROUNDS, TABLES
 
     env = os.environ | {"DAGSTER_HOME": str(project.root / "dagster_home")}
-    done = subprocess.run([sys.executable, "-m", "ilms_dagster.cli", "run"], capture_output=True, text=True,
-                          env=env, timeout=600)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "ilms_dagster.cli", "run"], capture_output=True, text=True, env=env, timeout=600
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"10 submissions from 10 countries (latest round {ROUNDS[-1]})" in done.stdout
     assert project.query("SELECT DISTINCT ref_area, round FROM raw.submissions ORDER BY 1") == sorted(
@@ -138,7 +154,7 @@ def unboxed(output: str) -> str:
 def test_the_summary_table_of_many_countries_has_a_row_per_country_with_its_values_per_family(monkeypatch, tmp_path):
     from rich.console import Console
 
-    from ilms_dagster.cli import _values_table
+    from ilms_dagster.cli.run import _values_table
     from ilms_dagster.registry import TABLES
 
     def rendered(countries: list[str]) -> str:
@@ -154,8 +170,11 @@ def test_the_summary_table_of_many_countries_has_a_row_per_country_with_its_valu
     many = rendered([f"X{a}{b}" for a in "AB" for b in "ABCDEFGHI"])  # 18 countries
     assert "values per country and table family" in " ".join(many.split()) and "emp_by_age" not in many
     assert TABLES["emp_by_age"].family == "stock" and TABLES["outflow_by_destination"].family == "outflow"
-    rows = {line.split("│")[1].strip(): [cell.strip() for cell in line.split("│")[2:-1]]
-            for line in many.splitlines() if line.startswith("│")}  # fmt: skip
+    rows = {
+        line.split("│")[1].strip(): [cell.strip() for cell in line.split("│")[2:-1]]
+        for line in many.splitlines()
+        if line.startswith("│")
+    }
     assert len(rows) == 18
     assert rows["XAA"][:4] == [f"2 of {len(TABLES)}", "10", "", "5"]  # tables, stock, inflow, outflow
     assert rows["XBI"][:2] == [f"1 of {len(TABLES)}", "10"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from ilms_dagster.cli_deploy import DEPLOY_PACKAGES, missing_packages
+from ilms_dagster.cli.deploy import DEPLOY_PACKAGES, missing_packages
 
 ABSENT = """import sys
 for name in sys.argv[1].split(","):
@@ -19,8 +19,13 @@ app(["deploy", "up", "--folder", sys.argv[2]])
 
 def test_deploy_up_names_the_extra_when_its_packages_are_missing(tmp_path):
     folder = tmp_path / "deploy"
-    done = subprocess.run([sys.executable, "-c", ABSENT, "celery,dagster_celery", str(folder)], capture_output=True,
-                          text=True, timeout=120, check=False)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", ABSENT, "celery,dagster_celery", str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     text = " ".join(done.stdout.split())
     assert done.returncode == 1, done.stdout + done.stderr
     assert "not installed (dagster-celery, celery)" in text and "uv sync --extra deploy" in text, text

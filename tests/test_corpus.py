@@ -4,8 +4,8 @@ and rule; a real Dagster run over all of them at once leaves the warehouse's con
 from __future__ import annotations
 
 import pytest
-
 from corpus import CORPUS_ENV, KINDS, REJECTED, attempt, good
+
 from ilms_dagster.resources import IlmsStorage
 
 ROUND, COUNTRY = "2024", "QAA"
@@ -47,8 +47,8 @@ def test_a_real_run_over_the_whole_corpus_rejects_every_kind_and_changes_no_cont
     from string import ascii_uppercase
 
     from ilms_dagster.definitions import build_defs
+    from ilms_dagster.orchestration.round_run import run_round
     from ilms_dagster.resources.warehouse import connect_read_only, content_digest
-    from ilms_dagster.round_run import run_round
 
     def digest() -> str:
         with connect_read_only(project.warehouse_path) as conn:  # the analysts' copy: published after each write
@@ -86,8 +86,12 @@ def test_the_worst_cases_are_refused_or_accepted_in_a_child_process():
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
     import reliability
 
-    heaviest = ["zip bomb (one part compressed 1000:1)", "huge shared strings", "cells far below the grid",
-                "a far cell calamine would take 2 GiB for"]  # refused before calamine reads the sheet it is in
+    heaviest = [
+        "zip bomb (one part compressed 1000:1)",
+        "huge shared strings",
+        "cells far below the grid",
+        "a far cell calamine would take 2 GiB for",
+    ]  # refused before calamine reads the sheet it is in
     for kind in [reliability.LARGEST, *heaviest]:
         result = reliability.measure(kind)
         assert result["outcome"] in ("rejected", "accepted"), result

@@ -16,10 +16,10 @@ from pathlib import Path
 import dagster as dg
 import psycopg2
 import pytest
+from support.dagster_dev import FINISHED, DagsterDev, backfill_asset_keys, ensure_partitions, lock_errors
 
-from ilms_dagster import deploy
-from ilms_dagster.dagster_dev import FINISHED, DagsterDev, backfill_asset_keys, ensure_partitions, lock_errors
 from ilms_dagster.definitions import defs
+from ilms_dagster.orchestration import topology as deploy
 from ilms_dagster.registry import REPORTING_COUNTRIES, ROUNDS
 from ilms_dagster.resources.warehouse import connect_read_only
 
@@ -34,7 +34,9 @@ def topology():
     (root / "inbox").mkdir()  # empty: the bundled samples stand in for submissions
     topo = deploy.up(root / "deploy", root, workers=2)
     saved = {k: os.environ.get(k) for k in ("DAGSTER_HOME", "ILMS_POSTGRES_URL")}
-    os.environ.update(DAGSTER_HOME=str(topo.home), ILMS_POSTGRES_URL=topo.postgres_url)  # this process reads the instance
+    os.environ.update(
+        DAGSTER_HOME=str(topo.home), ILMS_POSTGRES_URL=topo.postgres_url
+    )  # this process reads the instance
     try:
         yield topo
     finally:
@@ -57,7 +59,9 @@ def instance(topology):
         yield instance
 
 
-def wait_for(client: DagsterDev, backfill_id: str, timeout: float = 420, until=lambda status: status["status"] in FINISHED):
+def wait_for(
+    client: DagsterDev, backfill_id: str, timeout: float = 420, until=lambda status: status["status"] in FINISHED
+):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         status = client.backfill(backfill_id)
@@ -70,7 +74,9 @@ def wait_for(client: DagsterDev, backfill_id: str, timeout: float = 420, until=l
 def materializations_per_partition(instance, partitions: list[str]) -> Counter:
     counts = Counter()
     for key in backfill_asset_keys(defs):
-        records = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=key, asset_partitions=partitions), limit=1000)
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=key, asset_partitions=partitions), limit=1000
+        )
         counts.update((key.to_user_string(), r.partition_key) for r in records.records)
     return counts
 
@@ -83,7 +89,9 @@ def step_start_pid(instance, run_id: str, step: str) -> int | None:
 def test_topology_runs_on_postgres_and_celery_on_loopback_and_refuses_a_taken_port(topology):
     status = deploy.status(topology.root)
     assert all(status.values()) and set(status) == {*deploy.SERVICES, "worker_1", "worker_2"}
-    assert (topology.root / "postgres" / "PG_VERSION").exists() and Path(topology.root / "postgres").owner() == "postgres"
+    assert (topology.root / "postgres" / "PG_VERSION").exists() and Path(
+        topology.root / "postgres"
+    ).owner() == "postgres"
     with psycopg2.connect(topology.postgres_url) as conn, conn.cursor() as cur:
         cur.execute("SELECT inet_server_addr()::text, current_setting('listen_addresses')")
         assert cur.fetchone() == ("127.0.0.1/32", "127.0.0.1")
@@ -118,19 +126,29 @@ def test_backfill_on_celery_workers_survives_a_killed_daemon(topology, client, i
     for run in first:  # a run the daemon was launching when it died never starts: run monitoring fails it after
         if run.status != dg.DagsterRunStatus.SUCCESS:  # start_timeout_seconds, and the run retry completes it
             assert run.tags.get("dagster/failure_reason") == "START_TIMEOUT", (run.run_id, run.status, run.tags)
-            assert [r.status for r in retries if r.tags["dagster/parent_run_id"] == run.run_id] == [dg.DagsterRunStatus.SUCCESS]
+            assert [r.status for r in retries if r.tags["dagster/parent_run_id"] == run.run_id] == [
+                dg.DagsterRunStatus.SUCCESS
+            ]
     assert len(retries) == sum(r.status != dg.DagsterRunStatus.SUCCESS for r in first)
     assert lock_errors(instance, run_ids) == []
-    workers = {r.event_log_entry.dagster_event.event_specific_data.metadata["Celery worker"].value
-               for run_id in run_ids for r in instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT).records
-               if "Celery worker" in (r.event_log_entry.dagster_event.event_specific_data.metadata or {})}  # fmt: skip
+    workers = {
+        r.event_log_entry.dagster_event.event_specific_data.metadata["Celery worker"].value
+        for run_id in run_ids
+        for r in instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT).records
+        if "Celery worker" in (r.event_log_entry.dagster_event.event_specific_data.metadata or {})
+    }
     assert workers and all(w.startswith("ilms-worker-") for w in workers)  # the steps ran on the Celery workers
     with psycopg2.connect(topology.postgres_url) as conn, conn.cursor() as cur:
         cur.execute("SELECT count(*) FROM runs WHERE run_id = ANY(%s) AND status = 'SUCCESS'", [run_ids])
         assert cur.fetchone()[0] == 2  # one successful run per round
-        cur.execute("SELECT count(*) FROM event_logs WHERE run_id = ANY(%s) AND dagster_event_type = 'ASSET_MATERIALIZATION'", [run_ids])
+        cur.execute(
+            "SELECT count(*) FROM event_logs WHERE run_id = ANY(%s) AND dagster_event_type = 'ASSET_MATERIALIZATION'",
+            [run_ids],
+        )
         assert cur.fetchone()[0] == len(expected)
-    with connect_read_only(topology.data_dir / "warehouse.duckdb") as conn:  # the models' automation may hold the writer
+    with connect_read_only(
+        topology.data_dir / "warehouse.duckdb"
+    ) as conn:  # the models' automation may hold the writer
         loaded = conn.execute("SELECT round::VARCHAR, ref_area FROM raw.submissions").fetchall()
     assert sorted(loaded) == sorted((r, c) for r in rounds for c in countries)
 
@@ -139,9 +157,14 @@ def test_a_killed_worker_or_run_process_fails_its_run_and_a_retry_completes_it(t
     """Worker: the Celery pool process running the parse step is SIGKILLed (as the OOM killer would). Run: the
     run's own process is SIGKILLed while its step is on a worker; the inbox sensor's sweep marks it failed."""
     keys = backfill_asset_keys(defs)
-    worker_case, run_case = ensure_partitions(instance, [ROUNDS[-3]], ["BRN"]), ensure_partitions(instance, [ROUNDS[-4]], ["BRN"])
-    backfills = {"worker": client.launch_backfill(worker_case, keys, "deploy: worker killed"),
-                 "run": client.launch_backfill(run_case, keys, "deploy: run killed")}  # fmt: skip
+    worker_case, run_case = (
+        ensure_partitions(instance, [ROUNDS[-3]], ["BRN"]),
+        ensure_partitions(instance, [ROUNDS[-4]], ["BRN"]),
+    )
+    backfills = {
+        "worker": client.launch_backfill(worker_case, keys, "deploy: worker killed"),
+        "run": client.launch_backfill(run_case, keys, "deploy: run killed"),
+    }
     killed = {}
     deadline = time.monotonic() + 300
     while len(killed) < 2 and time.monotonic() < deadline:
@@ -167,7 +190,12 @@ def test_a_killed_worker_or_run_process_fails_its_run_and_a_retry_completes_it(t
         retries = instance.get_runs(dg.RunsFilter(tags={"dagster/parent_run_id": killed[case]}))
         assert [r.status for r in retries] == [dg.DagsterRunStatus.SUCCESS], case
         assert status["status"] == "COMPLETED_SUCCESS", (case, status)
-    with connect_read_only(topology.data_dir / "warehouse.duckdb") as conn:  # the models' automation may hold the writer
-        loaded = conn.execute("SELECT round::VARCHAR, ref_area, count(*) FROM raw.submissions WHERE round IN (?, ?) "
-                              "GROUP BY ALL ORDER BY 1", [int(ROUNDS[-4]), int(ROUNDS[-3])]).fetchall()  # fmt: skip
+    with connect_read_only(
+        topology.data_dir / "warehouse.duckdb"
+    ) as conn:  # the models' automation may hold the writer
+        loaded = conn.execute(
+            "SELECT round::VARCHAR, ref_area, count(*) FROM raw.submissions WHERE round IN (?, ?) "
+            "GROUP BY ALL ORDER BY 1",
+            [int(ROUNDS[-4]), int(ROUNDS[-3])],
+        ).fetchall()
     assert loaded == [(ROUNDS[-4], "BRN", 1), (ROUNDS[-3], "BRN", 1)]

@@ -15,8 +15,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
-from ilms_dagster.dagster_dev import free_port
+from support.dagster_dev import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -53,8 +52,8 @@ def _stat(pid: int) -> str | None:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    fields = stat[stat.rindex(")") + 2:].split()
-    return None if fields[0] in "ZX" else f"{stat[:stat.rindex(')')]} {fields[19]}"  # name and start time
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return None if fields[0] in "ZX" else f"{stat[: stat.rindex(')')]} {fields[19]}"  # name and start time
 
 
 def _port_free(host: str, port: int) -> bool:
@@ -74,17 +73,27 @@ HOST = "127.0.0.2"  # a loopback address other than the default: --host is what 
 
 def _start_ilms_dev(tmp_path: Path, host: str, port: int) -> tuple[subprocess.Popen, str]:
     """`ilms dev --host --port` until its UI answers through the front door; (process, token)."""
-    env = os.environ | {"DAGSTER_HOME": str(tmp_path / "dagster_home"), "ILMS_DATA_DIR": str(tmp_path),
-                        "ILMS_WAREHOUSE": str(tmp_path / "warehouse.duckdb")}  # fmt: skip
+    env = os.environ | {
+        "DAGSTER_HOME": str(tmp_path / "dagster_home"),
+        "ILMS_DATA_DIR": str(tmp_path),
+        "ILMS_WAREHOUSE": str(tmp_path / "warehouse.duckdb"),
+    }
     with (tmp_path / "dev.log").open("w") as log:
-        dev = subprocess.Popen([sys.executable, "-m", "ilms_dagster.cli", "dev", "--host", host, "--port", str(port)],
-                               env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)  # fmt: skip
+        dev = subprocess.Popen(
+            [sys.executable, "-m", "ilms_dagster.cli", "dev", "--host", host, "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
     deadline, token, ready = time.monotonic() + 240, None, False
     while time.monotonic() < deadline and not ready and dev.poll() is None:
         found = re.search(r"token=([\w-]+)", (tmp_path / "dev.log").read_text())
         token = found and found.group(1)
         try:
-            request = urllib.request.Request(f"http://{host}:{port}/server_info", headers={"Authorization": f"Bearer {token}"})
+            request = urllib.request.Request(
+                f"http://{host}:{port}/server_info", headers={"Authorization": f"Bearer {token}"}
+            )
             with urllib.request.urlopen(request, timeout=5) as response:
                 ready = response.status == 200
         except OSError:
@@ -128,15 +137,22 @@ def test_sigkill_of_ilms_dev_leaves_no_dagster_process_and_frees_the_port(tmp_pa
     started = _descendants(dev.pid)
     try:
         commands = [Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ") for pid in started]
-        for part in ("front_door dev", "front_door webserver", "dagster._daemon", "code-server", "dev_process.py watch"):
+        for part in (
+            "front_door dev",
+            "front_door webserver",
+            "dagster._daemon",
+            "code-server",
+            "dev_process.py watch",
+        ):
             assert any(part in command for command in commands), (part, commands)
         assert not _port_free("127.0.0.1", port)
         killed_at = time.monotonic()
         dev.send_signal(signal.SIGKILL)
         dev.wait(timeout=10)
         deadline = killed_at + 20
-        while time.monotonic() < deadline and ({pid for pid, stat in started.items() if _stat(pid) == stat}
-                                               or not _port_free("127.0.0.1", port)):  # fmt: skip
+        while time.monotonic() < deadline and (
+            {pid for pid, stat in started.items() if _stat(pid) == stat} or not _port_free("127.0.0.1", port)
+        ):
             time.sleep(0.25)
         left = {pid: stat for pid, stat in started.items() if _stat(pid) == stat}
         assert not left, left

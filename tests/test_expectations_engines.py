@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from test_checks import EXPECTATION_CASES, ROUND, _mutated, clean_tables  # noqa: F401  (a fixture)
 
 from ilms_dagster.checks import run_expectations
+from ilms_dagster.questionnaire.samples import DELIBERATE_MISTAKES, ensure_samples
+from ilms_dagster.questionnaire.workbook import parse_workbook
 from ilms_dagster.registry import ROUNDS
-from ilms_dagster.samples import DELIBERATE_MISTAKES, ensure_samples
-from ilms_dagster.workbook import parse_workbook
-from test_checks import EXPECTATION_CASES, ROUND, _mutated, clean_tables  # noqa: F401  (a fixture)
 
 
 def both(tables: dict, round_: str) -> tuple[list[dict], list[dict]]:
@@ -62,4 +62,5 @@ def test_an_unknown_engine_is_a_clear_error(clean_tables):
 def test_frames_without_rows_have_nothing_to_check(clean_tables):
     empty = {t: f.iloc[0:0] for t, f in clean_tables.items()}
     assert run_expectations(empty, ROUND).empty and list(run_expectations(empty, ROUND).columns) == list(
-        pd.DataFrame(columns=run_expectations(clean_tables, ROUND).columns).columns)
+        pd.DataFrame(columns=run_expectations(clean_tables, ROUND).columns).columns
+    )

@@ -22,8 +22,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 from playwright.sync_api import expect, sync_playwright
+from support.dagster_dev import LAUNCH_BACKFILL, backfill_asset_keys, dagster_dev, ensure_partitions, free_port
 
-from ilms_dagster.dagster_dev import LAUNCH_BACKFILL, backfill_asset_keys, dagster_dev, ensure_partitions, free_port
 from ilms_dagster.definitions import defs
 
 pytestmark = pytest.mark.slow
@@ -46,12 +46,17 @@ def launch(ui):
     """The GraphQL body that launches a backfill of one partition (as the UI's Materialize button does)."""
     with dg.DagsterInstance.from_config(str(ui.home)) as instance:
         keys = ensure_partitions(instance, ["2024"], ["THA"])
-    params = {"partitionNames": keys, "assetSelection": [{"path": k.path} for k in backfill_asset_keys(defs)],
-              "title": "front door"}  # fmt: skip
+    params = {
+        "partitionNames": keys,
+        "assetSelection": [{"path": k.path} for k in backfill_asset_keys(defs)],
+        "title": "front door",
+    }
     return {"query": LAUNCH_BACKFILL, "variables": {"params": params}}
 
 
-def request(url: str, method: str = "GET", body: dict | None = None, headers: dict | None = None) -> tuple[int, dict, str]:
+def request(
+    url: str, method: str = "GET", body: dict | None = None, headers: dict | None = None
+) -> tuple[int, dict, str]:
     """(status, headers, body) of a request, redirects not followed."""
 
     class NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -59,8 +64,9 @@ def request(url: str, method: str = "GET", body: dict | None = None, headers: di
             return None
 
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method, headers=(
-        {"Content-Type": "application/json"} if data else {}) | (headers or {}))  # fmt: skip
+    req = urllib.request.Request(
+        url, data=data, method=method, headers=({"Content-Type": "application/json"} if data else {}) | (headers or {})
+    )
     try:
         with urllib.request.build_opener(NoRedirect).open(req, timeout=60) as response:
             return response.status, dict(response.headers), response.read().decode()
@@ -78,7 +84,8 @@ def test_refused_requests_launch_nothing_and_the_token_by_post_launches(ui, laun
     bearer = {"Authorization": f"Bearer {ui.token}"}
     host = urllib.parse.urlsplit(ui.url).netloc
     get_mutation = f"{ui.url}/graphql?" + urllib.parse.urlencode(
-        {"query": launch["query"], "variables": json.dumps(launch["variables"])})
+        {"query": launch["query"], "variables": json.dumps(launch["variables"])}
+    )
     refused = {
         "no token (POST)": request(f"{ui.url}/graphql", "POST", launch),
         "no token (page)": request(f"{ui.url}/assets"),
@@ -86,22 +93,32 @@ def test_refused_requests_launch_nothing_and_the_token_by_post_launches(ui, laun
         "a wrong token in the URL": request(f"{ui.url}/?token={'x' * 43}"),
         "GET mutation, foreign Origin": request(get_mutation, headers={"Origin": "http://evil.example"}),
         "GET mutation, with the token": request(get_mutation, headers=bearer),
-        "cross-origin POST, with the token": request(f"{ui.url}/graphql", "POST", launch,
-                                                     bearer | {"Origin": "http://evil.example"}),
-        "cross-origin POST, another port": request(f"{ui.url}/graphql", "POST", launch,
-                                                   bearer | {"Origin": "http://127.0.0.1:1"}),
+        "cross-origin POST, with the token": request(
+            f"{ui.url}/graphql", "POST", launch, bearer | {"Origin": "http://evil.example"}
+        ),
+        "cross-origin POST, another port": request(
+            f"{ui.url}/graphql", "POST", launch, bearer | {"Origin": "http://127.0.0.1:1"}
+        ),
         "Origin: null": request(f"{ui.url}/graphql", "POST", launch, bearer | {"Origin": "null"}),
-        "Host: evil.example (DNS rebinding)": request(f"{ui.url}/graphql", "POST", launch,
-                                                      bearer | {"Host": f"evil.example:{host.rsplit(':', 1)[1]}"}),
+        "Host: evil.example (DNS rebinding)": request(
+            f"{ui.url}/graphql", "POST", launch, bearer | {"Host": f"evil.example:{host.rsplit(':', 1)[1]}"}
+        ),
         "Host: evil.example, a read": request(f"{ui.url}/server_info", headers=bearer | {"Host": "evil.example"}),
     }
     statuses = {name: status for name, (status, _, _) in refused.items()}
     assert statuses == {
-        "no token (POST)": 401, "no token (page)": 401, "a wrong token": 401, "a wrong token in the URL": 401,
-        "GET mutation, foreign Origin": 405, "GET mutation, with the token": 405,
-        "cross-origin POST, with the token": 403, "cross-origin POST, another port": 403, "Origin: null": 403,
-        "Host: evil.example (DNS rebinding)": 403, "Host: evil.example, a read": 403,
-    }  # fmt: skip
+        "no token (POST)": 401,
+        "no token (page)": 401,
+        "a wrong token": 401,
+        "a wrong token in the URL": 401,
+        "GET mutation, foreign Origin": 405,
+        "GET mutation, with the token": 405,
+        "cross-origin POST, with the token": 403,
+        "cross-origin POST, another port": 403,
+        "Origin: null": 403,
+        "Host: evil.example (DNS rebinding)": 403,
+        "Host: evil.example, a read": 403,
+    }
     assert all("LaunchBackfill" not in body and "dagster_version" not in body for _, _, body in refused.values())
     assert launched(ui) == ([], [])  # asked of the instance: nothing was created
 
@@ -144,9 +161,10 @@ def test_chromium_logs_in_with_the_printed_url_and_a_foreign_page_launches_nothi
         pytest.fail(f"{CHROMIUM} not found: install Debian's chromium package")
     before = launched(ui)[0]  # the backfills (the one launched above starts runs meanwhile, and sensors follow it)
     get_mutation = f"{ui.url}/graphql?" + urllib.parse.urlencode(
-        {"query": launch["query"], "variables": json.dumps(launch["variables"])})
+        {"query": launch["query"], "variables": json.dumps(launch["variables"])}
+    )
     _Page.html = f"""<html><body><img src="{get_mutation}"><script>
-      window.done = fetch({json.dumps(ui.url + '/graphql')}, {{method: "POST", credentials: "include", mode: "no-cors",
+      window.done = fetch({json.dumps(ui.url + "/graphql")}, {{method: "POST", credentials: "include", mode: "no-cors",
         headers: {{"Content-Type": "text/plain"}}, body: {json.dumps(json.dumps(launch))}}})
         .then(() => "sent", e => "error " + e);
     </script></body></html>""".encode()
@@ -163,7 +181,9 @@ def test_chromium_logs_in_with_the_printed_url_and_a_foreign_page_launches_nothi
                 expect(page).to_have_url(re.compile(rf"^{re.escape(ui.url)}/(?!.*token=)"), timeout=UI_TIMEOUT_MS)
                 page.goto(f"{ui.url}/assets")
                 # the catalog, drawn from GraphQL answers (the page's own POSTs pass the front door with the cookie)
-                expect(page.get_by_role("link", name=re.compile("ilms_dagster")).first).to_be_visible(timeout=UI_TIMEOUT_MS)
+                expect(page.get_by_role("link", name=re.compile("ilms_dagster")).first).to_be_visible(
+                    timeout=UI_TIMEOUT_MS
+                )
                 expect(page.get_by_text(re.compile(r"\d+ partitions")).first).to_be_visible(timeout=UI_TIMEOUT_MS)
                 (cookie,) = [c for c in page.context.cookies() if c["name"].startswith("ilms_ui_")]
                 assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"

@@ -12,9 +12,9 @@ import openpyxl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ilms_dagster.questionnaire.template import write_workbook
+from ilms_dagster.questionnaire.workbook import SheetLayout, SubmissionError, parse_workbook
 from ilms_dagster.registry import TABLES, reference_years
-from ilms_dagster.workbook import SheetLayout, SubmissionError, parse_workbook
-from ilms_dagster.template import write_workbook
 
 ROUND, COUNTRY, TABLE = "2024", "THA", TABLES["earnings_employees"]
 LAYOUT = SheetLayout(TABLE, tuple(reference_years(ROUND)))

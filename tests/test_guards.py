@@ -12,7 +12,7 @@ import zipfile
 import openpyxl
 import pytest
 
-from ilms_dagster.guards import FileRejected, SheetFacts, _marks, inspect_workbook
+from ilms_dagster.questionnaire.guards import FileRejected, SheetFacts, _marks, inspect_workbook
 
 SHEET = "xl/worksheets/sheet1.xml"
 
@@ -42,10 +42,13 @@ FAR = {  # what calamine would allocate (rows x columns from A1), checked with p
     "four column letters (1.8 G cells)": rows(b'<row r="3"><c r="ZZZZ99999"><v>1</v></c></row>'),
     "the far reference given last of two": rows(b'<row r="3"><c r="A3" r="ZZ99999"><v>1</v></c></row>'),
     "a row number of 5,000 digits": rows(b'<row r="3"><c r="A' + b"9" * 5000 + b'"><v>1</v></c></row>'),
-    "a prefixed sheet (x:c)": lambda data: re.sub(rb"<(/?)([A-Za-z])", rb"<\1x:\2", rows(
-        b'<row r="3"><c r="ZZ99999"><v>1</v></c></row>')(data)).replace(b'xmlns="', b'xmlns:x="', 1),
-    "a <dimension> openpyxl would pad every row to": lambda data: re.sub(rb'<dimension ref="[^"]*"', b'<dimension ref="A1:XFD1048576"', data),
-}  # fmt: skip
+    "a prefixed sheet (x:c)": lambda data: re.sub(
+        rb"<(/?)([A-Za-z])", rb"<\1x:\2", rows(b'<row r="3"><c r="ZZ99999"><v>1</v></c></row>')(data)
+    ).replace(b'xmlns="', b'xmlns:x="', 1),
+    "a <dimension> openpyxl would pad every row to": lambda data: re.sub(
+        rb'<dimension ref="[^"]*"', b'<dimension ref="A1:XFD1048576"', data
+    ),
+}
 
 
 @pytest.mark.parametrize("name", list(FAR))
@@ -62,12 +65,15 @@ def test_the_same_workbook_unchanged_and_near_references_pass(tmp_path):
     inspect_workbook(workbook(tmp_path, near))  # 70,000 rows x 26 columns: within the 2,000,000 cells
 
 
-@pytest.mark.parametrize(("xml", "cells"), [
-    (b'<c r="C11"><f>1+2</f><v>3</v></c>', ["C11"]),
-    (b'<x:c r="d12" t="n"><x:f>1+2</x:f><x:v>3</x:v></x:c>', ["D12"]),  # a prefix, a lower-case reference
-    (b"<c><f>1+2</f><v>3</v></c>", ["-"]),  # no reference: still a formula, named by its sheet only
-    (b'<c r="A1"><v>1</v></c><formula1>ISNUMBER(C11)</formula1>', []),  # a validation's formula is no cell's
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("xml", "cells"),
+    [
+        (b'<c r="C11"><f>1+2</f><v>3</v></c>', ["C11"]),
+        (b'<x:c r="d12" t="n"><x:f>1+2</x:f><x:v>3</x:v></x:c>', ["D12"]),  # a prefix, a lower-case reference
+        (b"<c><f>1+2</f><v>3</v></c>", ["-"]),  # no reference: still a formula, named by its sheet only
+        (b'<c r="A1"><v>1</v></c><formula1>ISNUMBER(C11)</formula1>', []),  # a validation's formula is no cell's
+    ],
+)
 def test_formulas_are_found_with_or_without_a_prefix_and_named_by_their_cell(xml, cells):
     facts = SheetFacts("xl/worksheets/sheet1.xml")
     _marks(b"<sheetData><row r='1'>" + xml + b"</row></sheetData>", facts)

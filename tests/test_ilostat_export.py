@@ -12,11 +12,11 @@ import pytest
 from test_ilostat import FILES, import_and_build, query, resources
 from typer.testing import CliRunner
 
-from ilms_dagster.assets.ilostat import ilostat_bulk_csv, sdmx_csv
-from ilms_dagster.assets.models import MODEL_ASSETS
+from ilms_dagster.assets.ilostat_files import ilostat_bulk_csv, sdmx_csv
+from ilms_dagster.assets.sql_models import MODEL_ASSETS
 from ilms_dagster.cli import app
-from ilms_dagster.ilostat import COLUMNS, read_file
-from ilms_dagster.ilostat_export import DIMENSIONS, read_sdmx_csv
+from ilms_dagster.ilostat.export import DIMENSIONS, read_sdmx_csv
+from ilms_dagster.ilostat.imports import COLUMNS, read_file
 
 runner = CliRunner()
 OBS = ["ref_area", "indicator", "sex", "classif1", "classif2", "time", "obs_value", "obs_status", "note", "source"]
@@ -24,9 +24,13 @@ OBS = ["ref_area", "indicator", "sex", "classif1", "classif2", "time", "obs_valu
 
 def latest(root: Path, round_: int | None = None) -> list[tuple]:
     """What staging.latest holds (or held as of a round), as comparable tuples, values to 0.001."""
-    frame = query(root, f"SELECT {', '.join(OBS)} FROM staging.vintages WHERE round <= ? AND obs_value IS NOT NULL"
-                        " QUALIFY row_number() OVER (PARTITION BY table_id, ref_area, indicator, sex, classif1,"
-                        " classif2, time ORDER BY round DESC) = 1", [round_ or 9999])  # fmt: skip
+    frame = query(
+        root,
+        f"SELECT {', '.join(OBS)} FROM staging.vintages WHERE round <= ? AND obs_value IS NOT NULL"
+        " QUALIFY row_number() OVER (PARTITION BY table_id, ref_area, indicator, sex, classif1,"
+        " classif2, time ORDER BY round DESC) = 1",
+        [round_ or 9999],
+    )
     return observations(frame)
 
 
@@ -54,8 +58,13 @@ def test_export_assets_write_one_file_per_indicator_with_ilostat_columns(exporte
     assert list(flows.columns) == [c for c in COLUMNS if c != "classif2"]  # one breakdown: no classif2
     stock = pd.read_csv(out / "ilostat" / "MST_TEMP_SEX_ECO_CBR_NB.csv", dtype=str, keep_default_na=False)
     assert list(stock.columns) == list(COLUMNS)
-    row = stock[(stock.ref_area == "THA") & (stock.time == "2024") & (stock.sex == "SEX_T")
-                & (stock.classif1 == "ECO_SECTOR_TOTAL") & (stock.classif2 == "CBR_BIR_TOTAL")]  # fmt: skip
+    row = stock[
+        (stock.ref_area == "THA")
+        & (stock.time == "2024")
+        & (stock.sex == "SEX_T")
+        & (stock.classif1 == "ECO_SECTOR_TOTAL")
+        & (stock.classif2 == "CBR_BIR_TOTAL")
+    ]
     assert row.obs_value.tolist() == ["40106.114"]  # thousands, as published (sample README)
     meta = result.asset_materializations_for_node("exports__ilostat_bulk_csv")[0].metadata
     assert meta["observations"].value == 3433
@@ -79,11 +88,22 @@ def test_sdmx_csv_re_read_by_pysdmx_gives_the_same_observations(exported):
         for urn, frame in read_sdmx_csv(path).items():
             assert list(frame.columns[:5]) == list(DIMENSIONS)
             indicator = urn.split(":DF_")[1].split("(")[0]
-            got[urn] = observations(pd.DataFrame({
-                "ref_area": frame.REF_AREA, "indicator": indicator, "sex": frame.SEX, "classif1": frame.CLASSIF1,
-                "classif2": frame.CLASSIF2.replace("_Z", None), "time": frame.TIME_PERIOD.astype(int),
-                "obs_value": frame.OBS_VALUE.astype(float), "obs_status": frame.OBS_STATUS.replace("", None),
-                "note": None, "source": frame.SOURCE}))  # fmt: skip
+            got[urn] = observations(
+                pd.DataFrame(
+                    {
+                        "ref_area": frame.REF_AREA,
+                        "indicator": indicator,
+                        "sex": frame.SEX,
+                        "classif1": frame.CLASSIF1,
+                        "classif2": frame.CLASSIF2.replace("_Z", None),
+                        "time": frame.TIME_PERIOD.astype(int),
+                        "obs_value": frame.OBS_VALUE.astype(float),
+                        "obs_status": frame.OBS_STATUS.replace("", None),
+                        "note": None,
+                        "source": frame.SOURCE,
+                    }
+                )
+            )
     assert got == {urn: sorted(rows) for urn, rows in want.items()}
 
 
@@ -93,8 +113,10 @@ def test_a_submitted_round_is_exported_with_status_and_notes_and_round_trips(pro
     export of round 2021 carries the submitted values, that of 2020 the published ones; both round-trip."""
     cbr = next(f for f in FILES if f.stem == "MST_TEMP_SEX_ECO_CBR_NB")
     noted = project.root / "noted.csv"
-    noted.write_text("ref_area,source,indicator,sex,classif1,time,obs_value,obs_status,note_indicator,note_source\n"
-                     "PHL,BA:42,MNA_OEMP_SEX_ECO_NB,SEX_T,ECO_SECTOR_TOTAL,1999,12.345,B,T9:2104,R1:3902\n")  # fmt: skip
+    noted.write_text(
+        "ref_area,source,indicator,sex,classif1,time,obs_value,obs_status,note_indicator,note_source\n"
+        "PHL,BA:42,MNA_OEMP_SEX_ECO_NB,SEX_T,ECO_SECTOR_TOTAL,1999,12.345,B,T9:2104,R1:3902\n"
+    )
     assert import_and_build(project.root, [cbr, noted]).success
     assert project.materialize("2021", "THA").success
     assert dg.materialize(MODEL_ASSETS, resources=project.resources).success
@@ -104,20 +126,30 @@ def test_a_submitted_round_is_exported_with_status_and_notes_and_round_trips(pro
         assert done.exit_code == 0, done.output
         assert f"Round {round_}: " in done.output
         phl = pd.read_csv(out / "ilostat" / "MNA_OEMP_SEX_ECO_NB.csv", dtype=str, keep_default_na=False)
-        assert phl[phl.ref_area == "PHL"][["source", "obs_value", "obs_status", "note_indicator", "note_source"]
-                                          ].values.tolist() == [["BA:42", "12.345", "B", "T9:2104", "R1:3902"]]  # fmt: skip
+        assert phl[phl.ref_area == "PHL"][
+            ["source", "obs_value", "obs_status", "note_indicator", "note_source"]
+        ].values.tolist() == [["BA:42", "12.345", "B", "T9:2104", "R1:3902"]]
         sdmx = read_sdmx_csv(out / "sdmx" / "DF_MNA_OEMP_SEX_ECO_NB.csv")["Dataflow=ILO:DF_MNA_OEMP_SEX_ECO_NB(1.0)"]
         assert sdmx[sdmx.REF_AREA == "PHL"][["OBS_STATUS", "NOTE_INDICATOR", "NOTE_SOURCE"]].values.tolist() == [
-            ["B", "T9:2104", "R1:3902"]]
+            ["B", "T9:2104", "R1:3902"]
+        ]
         fresh = project.root / f"fresh{round_}"
         assert import_and_build(fresh, sorted((out / "ilostat").glob("*.csv"))).success
         assert latest(fresh) == latest(project.root, int(round_))
-    key = "ref_area = 'THA' AND indicator = 'MST_TEMP_SEX_ECO_CBR_NB' AND sex = 'SEX_T' AND classif1 = " \
-          "'ECO_SECTOR_TOTAL' AND classif2 = 'CBR_BIR_TOTAL' AND time = 2019"  # fmt: skip
-    submitted, published = (project.query(f"SELECT obs_value FROM ilmq.emp_by_activity WHERE round = {r} AND {key}")[0][0]
-                            for r in (2021, 0))  # fmt: skip
-    in_export = {r: project.query(f"SELECT obs_value FROM read_csv('{project.root}/out/{r}/ilostat/"
-                                  f"MST_TEMP_SEX_ECO_CBR_NB.csv') WHERE {key}")[0][0] for r in ("2020", "2021")}  # fmt: skip
+    key = (
+        "ref_area = 'THA' AND indicator = 'MST_TEMP_SEX_ECO_CBR_NB' AND sex = 'SEX_T' AND classif1 = "
+        "'ECO_SECTOR_TOTAL' AND classif2 = 'CBR_BIR_TOTAL' AND time = 2019"
+    )
+    submitted, published = (
+        project.query(f"SELECT obs_value FROM ilmq.emp_by_activity WHERE round = {r} AND {key}")[0][0]
+        for r in (2021, 0)
+    )
+    in_export = {
+        r: project.query(
+            f"SELECT obs_value FROM read_csv('{project.root}/out/{r}/ilostat/MST_TEMP_SEX_ECO_CBR_NB.csv') WHERE {key}"
+        )[0][0]
+        for r in ("2020", "2021")
+    }
     assert in_export == {"2020": pytest.approx(published), "2021": pytest.approx(submitted)}
 
 

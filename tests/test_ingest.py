@@ -7,10 +7,10 @@ from pathlib import Path
 import openpyxl
 import pytest
 
+from ilms_dagster.questionnaire.annotations import NOTES_SHEET
+from ilms_dagster.questionnaire.template import write_workbook
+from ilms_dagster.questionnaire.workbook import METADATA_FIELDS, METADATA_FIRST_ROW, REFERENCE_SHEETS, SheetLayout
 from ilms_dagster.registry import TABLES, TEMPLATE_VERSION, reference_years
-from ilms_dagster.annotations import NOTES_SHEET
-from ilms_dagster.workbook import METADATA_FIELDS, METADATA_FIRST_ROW, REFERENCE_SHEETS, SheetLayout
-from ilms_dagster.template import write_workbook
 
 ROUND, COUNTRY = "2024", "THA"
 YEARS = reference_years(ROUND)  # 2021..2023
@@ -59,7 +59,9 @@ def test_template_round_trip_gives_back_exactly_the_values_written(project, fill
     assert result.success
     stored = {}
     for table_id in TABLES:
-        for row in project.query(f"SELECT time, classif1, sex, classif2, obs_value, note, ref_area, round FROM ilmq.{table_id}"):
+        for row in project.query(
+            f"SELECT time, classif1, sex, classif2, obs_value, note, ref_area, round FROM ilmq.{table_id}"
+        ):
             assert row[6:] == (COUNTRY, int(ROUND))
             stored[(table_id, *row[:4])] = tuple(row[4:6])
     assert stored == {k: want for k, (_, want) in TYPED.items()}  # blanks stay absent, zeros stay zeros
@@ -73,7 +75,7 @@ def test_rows_carry_indicator_source_cell_and_submission(project, filled):
     )
     expected_cell = cell_of("emp_by_activity", 2021, "ECO_SECTOR_X", "SEX_T", "CCT_CIT_NONCIT")
     assert rows == [("MST_TEMP_SEX_ECO_CCT_NB", expected_cell, sha)]
-    (submitted, version), = project.query("SELECT submission_date, template_version FROM raw.submissions")
+    ((submitted, version),) = project.query("SELECT submission_date, template_version FROM raw.submissions")
     assert (str(submitted), version) == ("2024-09-12", TEMPLATE_VERSION)
 
 
@@ -96,13 +98,21 @@ def test_same_bytes_received_twice_are_recognised_not_duplicated(project, filled
 
 
 def test_a_resubmission_replaces_exactly_its_partition(project, filled):
-    other = write_workbook(project.inbox / ROUND / "MYS_ILMQ.xlsx", "MYS", ROUND,
-                           values={("wap_by_age", 2023, "AGE_AGGREGATE_TOTAL", "SEX_T", "CCT_CIT_TOTAL"): 25000.0})
+    other = write_workbook(
+        project.inbox / ROUND / "MYS_ILMQ.xlsx",
+        "MYS",
+        ROUND,
+        values={("wap_by_age", 2023, "AGE_AGGREGATE_TOTAL", "SEX_T", "CCT_CIT_TOTAL"): 25000.0},
+    )
     assert other.exists()
     project.materialize(ROUND, COUNTRY)
     project.materialize(ROUND, "MYS")
-    revised = write_workbook(project.inbox / ROUND / f"{COUNTRY}_ILMQ_v2.xlsx", COUNTRY, ROUND,
-                             values={("emp_by_activity", 2023, "ECO_SECTOR_TOTAL", "SEX_T", "CBR_BIR_TOTAL"): 40200.0})
+    revised = write_workbook(
+        project.inbox / ROUND / f"{COUNTRY}_ILMQ_v2.xlsx",
+        COUNTRY,
+        ROUND,
+        values={("emp_by_activity", 2023, "ECO_SECTOR_TOTAL", "SEX_T", "CBR_BIR_TOTAL"): 40200.0},
+    )
     revised.touch()  # newest file of the partition wins
     assert project.materialize(ROUND, COUNTRY).success
     assert project.query("SELECT ref_area, obs_value FROM ilmq.emp_by_activity ORDER BY 1") == [("THA", 40200.0)]
@@ -142,14 +152,22 @@ def _text_in_numeric_cell(path: Path) -> None:
 
 BAD = {
     "missing sheet": (_missing_sheet, ["sheet 'outflow_by_destination', cell -: sheet is missing"]),
-    "wrong template version": (_meta("template_version", "ILMQ-0.9"),
-                               ["sheet 'Metadata', cell C4: template version 'ILMQ-0.9' is not the current"]),
-    "country mismatch": (_meta("country", "MYS"),
-                         ["sheet 'Metadata', cell C5: country 'MYS' does not match the submission's partition 'THA'"]),
-    "text in numeric cell": (_text_in_numeric_cell, [
-        f"sheet 'lf_by_age', cell {cell_of('lf_by_age', 2022, 'AGE_AGGREGATE_Y15-24', 'SEX_F', 'CBR_BIR_FOREIGN')}: "
-        "expected a number or '..', 'x', '-', found text 'about 12'"]),
-}  # fmt: skip
+    "wrong template version": (
+        _meta("template_version", "ILMQ-0.9"),
+        ["sheet 'Metadata', cell C4: template version 'ILMQ-0.9' is not the current"],
+    ),
+    "country mismatch": (
+        _meta("country", "MYS"),
+        ["sheet 'Metadata', cell C5: country 'MYS' does not match the submission's partition 'THA'"],
+    ),
+    "text in numeric cell": (
+        _text_in_numeric_cell,
+        [
+            f"sheet 'lf_by_age', cell {cell_of('lf_by_age', 2022, 'AGE_AGGREGATE_Y15-24', 'SEX_F', 'CBR_BIR_FOREIGN')}: "
+            "expected a number or '..', 'x', '-', found text 'about 12'"
+        ],
+    ),
+}
 
 
 @pytest.mark.parametrize("case", BAD)
@@ -187,6 +205,16 @@ def test_template_restricts_input_and_locks_headers(tmp_path):
 
 
 def test_template_is_deterministic(tmp_path):
-    a = write_workbook(tmp_path / "a.xlsx", "LAO", 2019, values={("wap_by_age", 2017, "AGE_AGGREGATE_TOTAL", "SEX_T", "CBR_BIR_TOTAL"): 4.5})
-    b = write_workbook(tmp_path / "b.xlsx", "LAO", 2019, values={("wap_by_age", 2017, "AGE_AGGREGATE_TOTAL", "SEX_T", "CBR_BIR_TOTAL"): 4.5})
+    a = write_workbook(
+        tmp_path / "a.xlsx",
+        "LAO",
+        2019,
+        values={("wap_by_age", 2017, "AGE_AGGREGATE_TOTAL", "SEX_T", "CBR_BIR_TOTAL"): 4.5},
+    )
+    b = write_workbook(
+        tmp_path / "b.xlsx",
+        "LAO",
+        2019,
+        values={("wap_by_age", 2017, "AGE_AGGREGATE_TOTAL", "SEX_T", "CBR_BIR_TOTAL"): 4.5},
+    )
     assert a.read_bytes() == b.read_bytes()

@@ -13,14 +13,29 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from microdata_synth import mapping_spec, synthetic_lfs, write_survey
 
 from ilms_dagster.microdata import MicrodataError, load_mapping, tabulate, write_outputs
 from ilms_dagster.registry import IDENTITIES, TABLES
-from microdata_synth import mapping_spec, synthetic_lfs, write_survey
 
 # The hand-made survey, in standard terms: one person a row. isic = ISIC rev.4 section, isco = ISCO-08 4-digit
 # code, icse = ICSE-93, birth/cit = ISO3 (None: not stated), None elsewhere = not asked / not stated.
-COLUMNS = ["hh", "stratum", "psu", "weight", "sex", "age", "lfs", "isced", "isic", "isco", "icse", "birth", "cit", "earnings"]
+COLUMNS = [
+    "hh",
+    "stratum",
+    "psu",
+    "weight",
+    "sex",
+    "age",
+    "lfs",
+    "isced",
+    "isic",
+    "isco",
+    "icse",
+    "birth",
+    "cit",
+    "earnings",
+]
 PERSONS = [
     (1, 1, 1, 1500.0, "M", 34, "EMP", 3, "C", 7123, 1, "THA", "THA", 12000),
     (1, 1, 1, 1500.0, "F", 31, "EMP", 5, "G", 2311, 1, "THA", "THA", 18000),
@@ -60,18 +75,30 @@ def truth() -> pd.DataFrame:
 def survey_frame() -> pd.DataFrame:
     """The hand-made survey coded as a national office would: numbers with labels, text sections, ISO numeric."""
     t = truth()
-    return pd.DataFrame({
-        "hhid": t.hh, "strat": t.stratum, "ea": t.psu, "wgt": t.weight,
-        "sex": t.sex.map({"M": 1, "F": 2}), "age": t.age, "status": t.lfs.map(LFS),
-        "educ": t.isced.fillna(99).astype(int), "section": t.isic.fillna(""),
-        "isco": t.isco.astype("float64"), "icse": t.icse.astype("float64"),
-        "cob": t.birth.fillna(""), "nat": t.cit.map(ISO_NUM).fillna(999).astype(int),
-        "earn": t.earnings.astype("float64"),
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "hhid": t.hh,
+            "strat": t.stratum,
+            "ea": t.psu,
+            "wgt": t.weight,
+            "sex": t.sex.map({"M": 1, "F": 2}),
+            "age": t.age,
+            "status": t.lfs.map(LFS),
+            "educ": t.isced.fillna(99).astype(int),
+            "section": t.isic.fillna(""),
+            "isco": t.isco.astype("float64"),
+            "icse": t.icse.astype("float64"),
+            "cob": t.birth.fillna(""),
+            "nat": t.cit.map(ISO_NUM).fillna(999).astype(int),
+            "earn": t.earnings.astype("float64"),
+        }
+    )
 
 
 MAPPING = {
-    "country": "THA", "survey": "LFS", "source": "BA:Hand-made LFS",
+    "country": "THA",
+    "survey": "LFS",
+    "source": "BA:Hand-made LFS",
     "design": {"weight": "wgt", "strata": "strat", "psu": "ea"},
     "thresholds": THRESHOLDS,
     "secondary_suppression": False,  # primary suppression only: every cell's flag follows from its count
@@ -81,15 +108,21 @@ MAPPING = {
         "labour_force_status": {"variable": "status", "codes": {1: "EMP", 2: "UNE", 3: "OLF"}},
         "education": {"variable": "educ", "codes": {i: str(i) for i in range(9)} | {99: "X"}},
         "economic_activity": {"variable": "section", "codes": {s: s for s in SECTIONS}, "missing": "X"},
-        "occupation": {"variable": "isco", "ranges": [[g * 1000, g * 1000 + 999, str(g)] for g in range(10)],
-                       "missing": "X"},
+        "occupation": {
+            "variable": "isco",
+            "ranges": [[g * 1000, g * 1000 + 999, str(g)] for g in range(10)],
+            "missing": "X",
+        },
         "status_in_employment": {"variable": "icse", "codes": {i: str(i) for i in range(1, 7)}},
-        "country_of_birth": {"variable": "cob", "codes": {"THA": "THA", "MMR": "MMR", "KHM": "KHM", "SGP": "SGP"},
-                             "missing": "X"},
+        "country_of_birth": {
+            "variable": "cob",
+            "codes": {"THA": "THA", "MMR": "MMR", "KHM": "KHM", "SGP": "SGP"},
+            "missing": "X",
+        },
         "citizenship": {"variable": "nat", "codes": {764: "THA", 104: "MMR", 116: "KHM", 702: "SGP", 999: "X"}},
         "earnings": {"variable": "earn"},
     },
-}  # fmt: skip
+}
 LABELS = {"sex": {1: "Male", 2: "Female", 9: "Not stated"}, "status": {1: "Employed", 2: "Unemployed", 3: "Inactive"}}
 
 
@@ -103,7 +136,8 @@ def write(frame: pd.DataFrame, path: Path) -> Path:
         import pyreadstat
 
         (pyreadstat.write_dta if path.suffix == ".dta" else pyreadstat.write_sav)(
-            frame, str(path), variable_value_labels=LABELS)  # fmt: skip
+            frame, str(path), variable_value_labels=LABELS
+        )
     return path
 
 
@@ -117,37 +151,62 @@ def mapping_file(tmp_path: Path, **changes) -> Path:
 
 # ------------------------------------------------------------ the hand computation (independent of the package)
 ROWS = {  # registry code -> who is in it, written out here from codes.yaml's labels and the standards
-    "AGE_AGGREGATE_TOTAL": lambda p: True, "AGE_AGGREGATE_Y15-24": lambda p: p.age <= 24,
-    "AGE_AGGREGATE_Y25-54": lambda p: 25 <= p.age <= 54, "AGE_AGGREGATE_Y55-64": lambda p: 55 <= p.age <= 64,
+    "AGE_AGGREGATE_TOTAL": lambda p: True,
+    "AGE_AGGREGATE_Y15-24": lambda p: p.age <= 24,
+    "AGE_AGGREGATE_Y25-54": lambda p: 25 <= p.age <= 54,
+    "AGE_AGGREGATE_Y55-64": lambda p: 55 <= p.age <= 64,
     "AGE_AGGREGATE_YGE65": lambda p: p.age >= 65,
-    "EDU_AGGREGATE_TOTAL": lambda p: True, "EDU_AGGREGATE_LTB": lambda p: p.isced == 0,
-    "EDU_AGGREGATE_BAS": lambda p: p.isced in (1, 2), "EDU_AGGREGATE_INT": lambda p: p.isced in (3, 4),
-    "EDU_AGGREGATE_ADV": lambda p: p.isced in (5, 6, 7, 8), "EDU_AGGREGATE_X": lambda p: pd.isna(p.isced),
-    "ECO_SECTOR_TOTAL": lambda p: True, "ECO_SECTOR_AGR": lambda p: p.isic == "A",
-    "ECO_SECTOR_NAG": lambda p: p.isic != "A", "ECO_SECTOR_IND": lambda p: p.isic in ("B", "C", "D", "E", "F"),
-    "ECO_SECTOR_SER": lambda p: p.isic in tuple("GHIJKLMNOPQRSTU"), "ECO_SECTOR_X": lambda p: p.isic is None,
-    "ECO_AGGREGATE_AGR": lambda p: p.isic == "A", "ECO_AGGREGATE_MAN": lambda p: p.isic == "C",
-    "ECO_AGGREGATE_CON": lambda p: p.isic == "F", "ECO_AGGREGATE_MEL": lambda p: p.isic in ("B", "D", "E"),
-    "ECO_AGGREGATE_MKT": lambda p: p.isic in tuple("GHIJKLMN"), "ECO_AGGREGATE_PUB": lambda p: p.isic in tuple("OPQRSTU"),
+    "EDU_AGGREGATE_TOTAL": lambda p: True,
+    "EDU_AGGREGATE_LTB": lambda p: p.isced == 0,
+    "EDU_AGGREGATE_BAS": lambda p: p.isced in (1, 2),
+    "EDU_AGGREGATE_INT": lambda p: p.isced in (3, 4),
+    "EDU_AGGREGATE_ADV": lambda p: p.isced in (5, 6, 7, 8),
+    "EDU_AGGREGATE_X": lambda p: pd.isna(p.isced),
+    "ECO_SECTOR_TOTAL": lambda p: True,
+    "ECO_SECTOR_AGR": lambda p: p.isic == "A",
+    "ECO_SECTOR_NAG": lambda p: p.isic != "A",
+    "ECO_SECTOR_IND": lambda p: p.isic in ("B", "C", "D", "E", "F"),
+    "ECO_SECTOR_SER": lambda p: p.isic in tuple("GHIJKLMNOPQRSTU"),
+    "ECO_SECTOR_X": lambda p: p.isic is None,
+    "ECO_AGGREGATE_AGR": lambda p: p.isic == "A",
+    "ECO_AGGREGATE_MAN": lambda p: p.isic == "C",
+    "ECO_AGGREGATE_CON": lambda p: p.isic == "F",
+    "ECO_AGGREGATE_MEL": lambda p: p.isic in ("B", "D", "E"),
+    "ECO_AGGREGATE_MKT": lambda p: p.isic in tuple("GHIJKLMN"),
+    "ECO_AGGREGATE_PUB": lambda p: p.isic in tuple("OPQRSTU"),
     "ECO_AGGREGATE_X": lambda p: p.isic is None,
-    "OCU_SKILL_TOTAL": lambda p: True, "OCU_SKILL_L1": lambda p: major(p) == "9",
-    "OCU_SKILL_L2": lambda p: major(p) in tuple("45678"), "OCU_SKILL_L3-4": lambda p: major(p) in tuple("123"),
+    "OCU_SKILL_TOTAL": lambda p: True,
+    "OCU_SKILL_L1": lambda p: major(p) == "9",
+    "OCU_SKILL_L2": lambda p: major(p) in tuple("45678"),
+    "OCU_SKILL_L3-4": lambda p: major(p) in tuple("123"),
     "OCU_SKILL_X": lambda p: major(p) in ("0", "X"),
     **{f"OCU_ISCO08_{g}": (lambda g: lambda p: major(p) == g)(g) for g in "0123456789X"},
-    "STE_AGGREGATE_TOTAL": lambda p: True, "STE_AGGREGATE_EES": lambda p: p.icse == 1,
-    "STE_AGGREGATE_SLF": lambda p: p.icse in (2, 3, 4, 5), "STE_AGGREGATE_X": lambda p: p.icse == 6,
+    "STE_AGGREGATE_TOTAL": lambda p: True,
+    "STE_AGGREGATE_EES": lambda p: p.icse == 1,
+    "STE_AGGREGATE_SLF": lambda p: p.icse in (2, 3, 4, 5),
+    "STE_AGGREGATE_X": lambda p: p.icse == 6,
     **{f"STE_ICSE93_{k}": (lambda k: lambda p: p.icse == k)(k) for k in range(1, 7)},
     "CUR_TYPE_LCU": lambda p: True,
-}  # fmt: skip
+}
 SEXES = {"SEX_T": lambda p: True, "SEX_M": lambda p: p.sex == "M", "SEX_F": lambda p: p.sex == "F"}
 STATUS = {
-    "CBR_BIR_TOTAL": lambda p: True, "CBR_BIR_NATIVE": lambda p: p.birth == "THA",
-    "CBR_BIR_FOREIGN": lambda p: p.birth not in (None, "THA"), "CBR_BIR_X": lambda p: p.birth is None,
-    "CCT_CIT_TOTAL": lambda p: True, "CCT_CIT_CITIZEN": lambda p: p.cit == "THA",
-    "CCT_CIT_NONCIT": lambda p: p.cit not in (None, "THA"), "CCT_CIT_X": lambda p: p.cit is None,
-}  # fmt: skip
-WHO = {"XWAP": ("EMP", "UNE", "OLF"), "TEAP": ("EMP", "UNE"), "TEMP": ("EMP",), "TUNE": ("UNE",), "TEIP": ("OLF",),
-       "EARA": ("EMP",)}  # fmt: skip
+    "CBR_BIR_TOTAL": lambda p: True,
+    "CBR_BIR_NATIVE": lambda p: p.birth == "THA",
+    "CBR_BIR_FOREIGN": lambda p: p.birth not in (None, "THA"),
+    "CBR_BIR_X": lambda p: p.birth is None,
+    "CCT_CIT_TOTAL": lambda p: True,
+    "CCT_CIT_CITIZEN": lambda p: p.cit == "THA",
+    "CCT_CIT_NONCIT": lambda p: p.cit not in (None, "THA"),
+    "CCT_CIT_X": lambda p: p.cit is None,
+}
+WHO = {
+    "XWAP": ("EMP", "UNE", "OLF"),
+    "TEAP": ("EMP", "UNE"),
+    "TEMP": ("EMP",),
+    "TUNE": ("UNE",),
+    "TEIP": ("OLF",),
+    "EARA": ("EMP",),
+}
 
 
 def major(p) -> str:
@@ -162,8 +221,11 @@ def hand_cells() -> dict[tuple, tuple[int, float | None]]:
         measure = t.indicator.split("_")[1]
         for c1 in t.categories:
             for col in t.columns:
-                cell = [p for p in people if p.lfs in WHO[measure] and ROWS[c1](p) and SEXES[col.sex](p)
-                        and STATUS[col.classif2](p)]  # fmt: skip
+                cell = [
+                    p
+                    for p in people
+                    if p.lfs in WHO[measure] and ROWS[c1](p) and SEXES[col.sex](p) and STATUS[col.classif2](p)
+                ]
                 if measure == "EARA":
                     cell = [p for p in cell if p.icse == 1 and p.earnings is not None]
                     w = sum(p.weight for p in cell)
@@ -207,10 +269,14 @@ def test_thresholds_give_u_and_x_where_expected(tmp_path):
     assert cell.loc[("emp_by_age", "SEX_F", "AGE_AGGREGATE_TOTAL", "CCT_CIT_NONCIT"), "n_obs"] == 5
     assert cell.loc[("emp_by_age", "SEX_F", "AGE_AGGREGATE_TOTAL", "CCT_CIT_NONCIT"), "obs_status"] == ""
     assert cell.loc[("unemp_by_age", "SEX_M", "AGE_AGGREGATE_TOTAL", "CBR_BIR_TOTAL"), "obs_status"] == "x"
-    assert cell.loc[("emp_by_status", "SEX_T", "STE_AGGREGATE_SLF", "CBR_BIR_FOREIGN")][["n_obs", "obs_status"]].tolist() == [2, "U"]
+    assert cell.loc[("emp_by_status", "SEX_T", "STE_AGGREGATE_SLF", "CBR_BIR_FOREIGN")][
+        ["n_obs", "obs_status"]
+    ].tolist() == [2, "U"]
     assert cell.loc[("wap_by_age", "SEX_T", "AGE_AGGREGATE_TOTAL", "CBR_BIR_TOTAL"), "obs_status"] == ""
     # stricter thresholds from the mapping file
-    strict = tabulate(load_mapping(mapping_file(tmp_path, thresholds={"suppress_below": 6, "unreliable_below": 30})), path)
+    strict = tabulate(
+        load_mapping(mapping_file(tmp_path, thresholds={"suppress_below": 6, "unreliable_below": 30})), path
+    )
     c = strict.cells.set_index(["table_id", "sex", "classif1", "classif2"])
     assert c.loc[("emp_by_age", "SEX_F", "AGE_AGGREGATE_TOTAL", "CCT_CIT_NONCIT"), "obs_status"] == "x"
     assert c.loc[("wap_by_age", "SEX_T", "AGE_AGGREGATE_TOTAL", "CBR_BIR_TOTAL"), "obs_status"] == "U"  # n=22 < 30
@@ -240,7 +306,9 @@ def test_standard_errors_are_the_ultimate_cluster_estimator(tmp_path):
     foreign_emp = ("emp_by_activity", "SEX_T", "ECO_SECTOR_TOTAL", "CBR_BIR_FOREIGN")
     mask = (people.lfs == "EMP") & people.birth.notna() & (people.birth != "THA")
     assert cell.loc[foreign_emp, "se"] == pytest.approx(ultimate_cluster_se(people, y.where(mask, 0.0)), abs=1e-6)
-    assert cell.loc[foreign_emp, "cv"] == pytest.approx(cell.loc[foreign_emp, "se"] / cell.loc[foreign_emp, "estimate"], abs=1e-4)
+    assert cell.loc[foreign_emp, "cv"] == pytest.approx(
+        cell.loc[foreign_emp, "se"] / cell.loc[foreign_emp, "estimate"], abs=1e-4
+    )
     # the mean of earnings, linearised: u = (w*e - R*w) / X over employees reporting earnings
     emp = (people.lfs == "EMP") & (people.icse == 1) & people.earnings.notna()
     x, ye = people.weight.where(emp, 0.0), (people.weight * people.earnings).where(emp, 0.0)
@@ -265,7 +333,10 @@ def test_an_unmapped_code_is_an_error_listing_the_codes_with_counts_and_labels(t
     text = str(raised.value)
     assert "THA_LFS_2023.dta: 2 problem(s)" in text
     assert "variable 'sex' (sex): 2 records of persons aged 15+ with unmapped codes: 9 'Not stated' (2 records)" in text
-    assert "variable 'section' (economic_activity): 1 records of employed persons with unmapped codes: 'Z' (1 records)" in text
+    assert (
+        "variable 'section' (economic_activity): 1 records of employed persons with unmapped codes: 'Z' (1 records)"
+        in text
+    )
     assert "THA_LFS.yaml under variables.economic_activity.codes" in text
 
 
@@ -311,7 +382,7 @@ def test_identities_hold_exactly_and_output_is_byte_identical_on_synthetic_data(
         groups = defaultdict(dict)
         for key, value in est.items():
             if key[0] != "earnings_employees":
-                groups[key[:dim] + key[dim + 1:]][key[dim]] = value
+                groups[key[:dim] + key[dim + 1 :]][key[dim]] = value
         for values in groups.values():
             if identity.total in values:
                 parts = sum(sign * values[code] for code, sign in identity.parts)
@@ -321,9 +392,15 @@ def test_identities_hold_exactly_and_output_is_byte_identical_on_synthetic_data(
     first = write_outputs([tab], "2024", tmp_path / "a" / "MYS.xlsx")[0]
     again = write_outputs([tabulate(load_mapping(mapping), path)], "2024", tmp_path / "b" / "MYS.xlsx")[0]
     assert hashlib.sha256(first.read_bytes()).digest() == hashlib.sha256(again.read_bytes()).digest()
-    assert np.isclose(tab.cells.query("table_id == 'wap_by_age' and sex == 'SEX_T' and classif2 == 'CCT_CIT_NONCIT'"
-                                      " and classif1 == 'AGE_AGGREGATE_TOTAL'").estimate.iloc[0]
-                      / tab.cells.loc[0, "estimate"], 0.12 * 0.9 * 0.93 * 0.9, rtol=0.25)  # the profile's magnitude
+    assert np.isclose(
+        tab.cells.query(
+            "table_id == 'wap_by_age' and sex == 'SEX_T' and classif2 == 'CCT_CIT_NONCIT'"
+            " and classif1 == 'AGE_AGGREGATE_TOTAL'"
+        ).estimate.iloc[0]
+        / tab.cells.loc[0, "estimate"],
+        0.12 * 0.9 * 0.93 * 0.9,
+        rtol=0.25,
+    )  # the profile's magnitude
 
 
 def test_secondary_suppression_leaves_no_identity_with_a_single_hidden_cell(tmp_path):
@@ -352,5 +429,7 @@ def test_a_stata_file_read_in_small_chunks_gives_the_same_cells(tmp_path, monkey
 
     monkeypatch.setattr(readers, "CHUNK_ROWS", 5)
     chunked = tabulate(load_mapping(mapping_file(tmp_path)), write(survey_frame(), tmp_path / "THA_LFS_2023.dta")).cells
-    whole = tabulate(load_mapping(mapping_file(tmp_path)), write(survey_frame(), tmp_path / "THA_LFS_2023.parquet")).cells
+    whole = tabulate(
+        load_mapping(mapping_file(tmp_path)), write(survey_frame(), tmp_path / "THA_LFS_2023.parquet")
+    ).cells
     pd.testing.assert_frame_equal(chunked, whole)

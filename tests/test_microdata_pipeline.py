@@ -7,16 +7,16 @@ from __future__ import annotations
 import dagster as dg
 import pandas as pd
 import yaml
-from typer.testing import CliRunner
-
-from ilms_dagster.assets.microdata import microdata_workbook
-from ilms_dagster.cli import app
-from ilms_dagster.microdata import load_mapping, tabulate, write_outputs
-from ilms_dagster.partitions import ensure_countries, submission_key
-from ilms_dagster.workbook import parse_workbook
 from microdata_synth import mapping_spec, synthetic_lfs, write_survey
 from test_checks import validate_workbook as validate  # stage, load and validate as the pipeline does
 from test_microdata import mapping_file, survey_frame, write
+from typer.testing import CliRunner
+
+from ilms_dagster.assets.tabulations import microdata_workbook
+from ilms_dagster.cli import app
+from ilms_dagster.microdata import load_mapping, tabulate, write_outputs
+from ilms_dagster.partitions import ensure_countries, submission_key
+from ilms_dagster.questionnaire.workbook import parse_workbook
 
 runner = CliRunner()
 
@@ -24,8 +24,9 @@ runner = CliRunner()
 def test_the_hand_made_survey_gives_a_workbook_that_passes_intake_and_validation(project):
     path = write(survey_frame(), project.root / "THA_LFS_2023.dta")
     tab = tabulate(load_mapping(mapping_file(project.root)), path)
-    workbook, sidecar, cells = write_outputs([tab], "2024", project.inbox / "2024" / "THA_ILMQ_2024.xlsx",
-                                             {"focal_point": "A. Tester"})  # fmt: skip
+    workbook, sidecar, cells = write_outputs(
+        [tab], "2024", project.inbox / "2024" / "THA_ILMQ_2024.xlsx", {"focal_point": "A. Tester"}
+    )
     parsed = parse_workbook(workbook, "THA", "2024")
     assert parsed.metadata["source_stocks"] == "BA:Hand-made LFS"
     values = pd.concat(parsed.tables.values())
@@ -46,8 +47,12 @@ def test_the_hand_made_survey_gives_a_workbook_that_passes_intake_and_validation
 def test_a_synthetic_country_survey_over_two_years_passes_validation(project):
     mapping = project.root / "SGP_LFS.yaml"
     mapping.write_text(yaml.safe_dump(mapping_spec("SGP"), sort_keys=False))
-    tabs = [tabulate(load_mapping(mapping), write_survey(synthetic_lfs("SGP", 15_000, seed=y), project.root / f"SGP_LFS_{y}.sav"))
-            for y in (2022, 2023)]  # fmt: skip
+    tabs = [
+        tabulate(
+            load_mapping(mapping), write_survey(synthetic_lfs("SGP", 15_000, seed=y), project.root / f"SGP_LFS_{y}.sav")
+        )
+        for y in (2022, 2023)
+    ]
     workbook, _, cells = write_outputs(tabs, "2024", project.inbox / "2024" / "SGP_ILMQ_2024.xlsx")
     assert sorted(set(cells.time)) == [2022, 2023]
     validation = validate(project, workbook, country="SGP")
@@ -60,9 +65,13 @@ def test_the_asset_writes_the_partition_workbook_into_the_inbox_and_ingest_accep
     (mappings / "THA_LFS.yaml").write_text(yaml.safe_dump(mapping_spec("THA"), sort_keys=False))
     write_survey(synthetic_lfs("THA", 20_000, seed=7), project.root / "microdata" / "2024" / "THA_LFS_2023.parquet")
     ensure_countries(project.instance)
-    result = dg.materialize([microdata_workbook], partition_key=submission_key("2024", "THA"), resources=project.resources,
-                            instance=project.instance,
-                            run_config={"ops": {"microdata_workbook": {"config": {"mappings_dir": str(mappings)}}}})  # fmt: skip
+    result = dg.materialize(
+        [microdata_workbook],
+        partition_key=submission_key("2024", "THA"),
+        resources=project.resources,
+        instance=project.instance,
+        run_config={"ops": {"microdata_workbook": {"config": {"mappings_dir": str(mappings)}}}},
+    )
     assert result.success
     meta = result.get_asset_materialization_events()[0].materialization.metadata
     assert meta["cells"].value == 2280 and meta["unreliable_U"].value > 0
@@ -78,8 +87,13 @@ def test_the_asset_writes_the_partition_workbook_into_the_inbox_and_ingest_accep
 
 def test_the_asset_fails_naming_the_missing_survey_file(project):
     ensure_countries(project.instance)
-    result = dg.materialize([microdata_workbook], partition_key=submission_key("2024", "LAO"), resources=project.resources,
-                            instance=project.instance, raise_on_error=False)  # fmt: skip
+    result = dg.materialize(
+        [microdata_workbook],
+        partition_key=submission_key("2024", "LAO"),
+        resources=project.resources,
+        instance=project.instance,
+        raise_on_error=False,
+    )
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)
     assert "no survey file for LAO round 2024" in failure.step_failure_data.error.message
@@ -96,7 +110,9 @@ def test_cli_check_and_tabulate(tmp_path):
     assert result.exit_code == 1
     assert "variable 'status' (labour_force_status)" in result.output and "7 (4 records)" in result.output
     out = tmp_path / "out" / "THA_ILMQ_2024.xlsx"
-    result = runner.invoke(app, ["microdata", "tabulate", str(mapping), str(path), "--round", "2024", "--out", str(out)])
+    result = runner.invoke(
+        app, ["microdata", "tabulate", str(mapping), str(path), "--round", "2024", "--out", str(out)]
+    )
     assert result.exit_code == 0, result.output
     assert parse_workbook(out, "THA", "2024").tables["wap_by_age"]["obs_value"].notna().any()
 

@@ -12,18 +12,10 @@ import pytest
 from dagster_duckdb import DuckDBResource
 from typer.testing import CliRunner
 
-from ilms_dagster.assets.models import MODEL_ASSETS, model_assets
+from ilms_dagster.assets.sql_models import MODEL_ASSETS, model_assets
 from ilms_dagster.cli import app
-from ilms_dagster.models import (
-    DICTIONARY_PATH,
-    MODELS_DIR,
-    ModelError,
-    build,
-    build_all,
-    discover,
-    load_model,
-    render_dictionary,
-)
+from ilms_dagster.models.build import DICTIONARY_PATH, build, build_all, render_dictionary
+from ilms_dagster.models.discovery import MODELS_DIR, ModelError, discover, load_model
 from ilms_dagster.registry import TABLES
 
 K = dg.AssetKey
@@ -35,20 +27,36 @@ def _deps(assets: list[dg.AssetsDefinition]) -> dict[dg.AssetKey, set[dg.AssetKe
 
 def test_every_model_is_an_asset_with_the_upstream_edges_of_the_tables_it_reads():
     deps = _deps(MODEL_ASSETS)
-    marts = {"stocks", "employment_structure", "flows", "returnees", "corridors", "completeness_grid", "completeness",
-             "timeliness", "revisions_of_published", "status_matrix"}  # fmt: skip
+    marts = {
+        "stocks",
+        "employment_structure",
+        "flows",
+        "returnees",
+        "corridors",
+        "completeness_grid",
+        "completeness",
+        "timeliness",
+        "revisions_of_published",
+        "status_matrix",
+    }
     assert {k for k in deps if k.path[0] == "marts"} == {K(["marts", m]) for m in marts}
     assert deps[K(["staging", "ilmq_loaded"])] == {K(["ilmq", t]) for t in TABLES}
-    assert deps[K(["staging", "ilmq_accepted"])] == {K(["staging", "ilmq_loaded"]), K(["staging", "accepted_tables"]),
-                                                   K(["raw", "ilostat_imports"])}  # published ILOSTAT vintages
+    assert deps[K(["staging", "ilmq_accepted"])] == {
+        K(["staging", "ilmq_loaded"]),
+        K(["staging", "accepted_tables"]),
+        K(["raw", "ilostat_imports"]),
+    }  # published ILOSTAT vintages
     assert deps[K(["staging", "accepted_tables"])] == {K(["staging", "ilmq_loaded"])}  # + validation.* (no assets)
     # validation.partition_status is read but is no asset; raw.submissions is the load step's asset
     assert deps[K(["staging", "accepted_partitions"])] == {K(["staging", "ilmq_loaded"]), K(["raw", "submissions"])}
     assert deps[K(["staging", "latest"])] == {K(["staging", "vintages"])}
     assert deps[K(["marts", "stocks"])] == {K(["staging", "latest"])}  # registry tables are written by the runner
     assert deps[K(["marts", "completeness"])] == {K(["marts", "completeness_grid"])}
-    assert deps[K(["marts", "timeliness"])] == {K(["raw", "submissions"]), K(["staging", "accepted_partitions"]),
-                                               K(["staging", "reporting_countries"])}
+    assert deps[K(["marts", "timeliness"])] == {
+        K(["raw", "submissions"]),
+        K(["staging", "accepted_partitions"]),
+        K(["staging", "reporting_countries"]),
+    }
     assert deps[K(["staging", "reporting_countries"])] == {K(["raw", "submissions"])}  # + the registry's countries
     assert deps[K(["marts", "status_matrix"])] == {K(["marts", "timeliness"])}  # + validation.* (no assets)
 
@@ -59,7 +67,7 @@ def test_the_ilmq_union_lists_every_registry_table_once_under_its_own_id():
     pairs = re.findall(r"SELECT '(\w+)' AS table_id, \* FROM ilmq\.(\w+)", text)
     assert [literal for literal, _ in pairs] == [table for _, table in pairs]
     missing = sorted(set(TABLES) - {t for _, t in pairs})
-    assert not missing, f"add to dbt_like_sql/ilmq_loaded.sql: " + " ".join(
+    assert not missing, "add to dbt_like_sql/ilmq_loaded.sql: " + " ".join(
         f"UNION ALL SELECT '{t}' AS table_id, * FROM ilmq.{t}" for t in missing
     )
     assert len(pairs) == len(TABLES)
@@ -96,7 +104,10 @@ FROM s JOIN (SELECT DISTINCT ref_area FROM ilmq.emp_by_age) AS e USING (ref_area
     (event,) = result.get_asset_materialization_events()
     schema = event.materialization.metadata["dagster/column_schema"].value
     assert [(c.name, c.type, c.description) for c in schema.columns] == [
-        ("ref_area", "VARCHAR", "Country."), ("share", "DOUBLE", "Share (%)."), ("rank", "BIGINT", "Rank.")]
+        ("ref_area", "VARCHAR", "Country."),
+        ("share", "DOUBLE", "Share (%)."),
+        ("rank", "BIGINT", "Rank."),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -141,8 +152,9 @@ def test_a_model_without_a_complete_header_is_an_error_naming_the_file(tmp_path,
 
 def test_models_reading_each_other_in_a_cycle_are_an_error(tmp_path):
     for name, other in [("a", "b"), ("b", "a")]:
-        (tmp_path / f"{name}.sql").write_text(f"/*\ndescription: x\nschema: staging\ncolumns: {{x: y}}\n*/\n"
-                                              f"SELECT * FROM staging.{other}")  # fmt: skip
+        (tmp_path / f"{name}.sql").write_text(
+            f"/*\ndescription: x\nschema: staging\ncolumns: {{x: y}}\n*/\nSELECT * FROM staging.{other}"
+        )
     with pytest.raises(ModelError, match="cycle"):
         discover(tmp_path)
 
@@ -152,8 +164,9 @@ def test_a_column_left_undescribed_takes_the_description_of_the_model_it_reads(t
     accepted, loaded = models["ilmq_accepted"].columns, models["ilmq_loaded"].columns  # a pass-through
     assert list(accepted) == list(loaded) and accepted["classif2"] == loaded["classif2"]
     assert models["latest"].columns["sex"] == models["ilmq_loaded"].columns["sex"]
-    assert models["latest"].columns["round"] == ("Collection round of the latest vintage (0 = the published ILOSTAT "
-                                                 "value).")  # its own description
+    assert models["latest"].columns["round"] == (
+        "Collection round of the latest vintage (0 = the published ILOSTAT value)."
+    )  # its own description
     path = tmp_path / "m.sql"
     path.write_text("/*\ndescription: x\nschema: marts\ncolumns: {a: , b: The b.}\n*/\nSELECT 1 AS a, 2 AS b\n")
     with pytest.raises(ModelError, match="column 'a' has no description, and no model it reads documents it") as raised:
@@ -197,4 +210,6 @@ def test_the_dictionary_command_writes_every_model_and_column(tmp_path):
         assert f"## {model.table}" in text
         for column in model.columns:
             assert f"| `{column}` |" in text
-    assert "| `migrant_share_of_employment_pct` | DOUBLE | Migrant workers as a share of total employment (%). |" in text
+    assert (
+        "| `migrant_share_of_employment_pct` | DOUBLE | Migrant workers as a share of total employment (%). |" in text
+    )

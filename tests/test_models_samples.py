@@ -15,15 +15,15 @@ import pytest
 from dagster_duckdb import DuckDBResource
 from typer.testing import CliRunner
 
-from ilms_dagster.assets.models import MODEL_ASSETS
+from ilms_dagster.assets.sql_models import MODEL_ASSETS
 from ilms_dagster.checks import record, run_expectations, validate_submission
 from ilms_dagster.cli import app
-from ilms_dagster.intake import archive, find_submission, stage
-from ilms_dagster.models import discover
+from ilms_dagster.intake.submissions import archive, find_submission, stage
+from ilms_dagster.models.discovery import discover
+from ilms_dagster.questionnaire.samples import DELIBERATE_MISTAKES
 from ilms_dagster.registry import REPORTING_COUNTRIES, ROUNDS, TABLES, open_rounds, reference_years
 from ilms_dagster.resources import IlmsStorage
 from ilms_dagster.resources.warehouse import ensure_schema, replace_partition, transaction
-from ilms_dagster.samples import DELIBERATE_MISTAKES
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -57,17 +57,23 @@ def _query(path: Path, sql: str) -> list[tuple]:
 def completeness_figures(path: Path) -> str:
     """The completeness table the README shows: the round's, per country, then the round's headline."""
     round_ = int(ROUNDS[-1])
-    rows = _query(path, "SELECT coalesce(ref_area, 'round'), filled_cells, expected_cells, completeness_pct"
-                        f" FROM marts.completeness WHERE level IN ('country_round', 'round') AND round = {round_}"
-                        " ORDER BY level = 'round', ref_area")  # fmt: skip
+    rows = _query(
+        path,
+        "SELECT coalesce(ref_area, 'round'), filled_cells, expected_cells, completeness_pct"
+        f" FROM marts.completeness WHERE level IN ('country_round', 'round') AND round = {round_}"
+        " ORDER BY level = 'round', ref_area",
+    )
     lines = ["| country | filled / expected cells | completeness |", "|---|---:|---:|"]
     for country, filled, expected, pct in rows:
         if country == "round":
             lines.append(f"| **all ten (round {round_})** | **{filled} / {expected}** | **{pct:.1f}%** |")
         else:
             lines.append(f"| {country} | {filled} / {expected} | {pct:.1f}% |")
-    families = _query(path, "SELECT family, completeness_pct FROM marts.completeness WHERE level = 'family_round'"
-                            f" AND round = {round_} ORDER BY family")  # fmt: skip
+    families = _query(
+        path,
+        "SELECT family, completeness_pct FROM marts.completeness WHERE level = 'family_round'"
+        f" AND round = {round_} ORDER BY family",
+    )
     lines += ["", "By family: " + ", ".join(f"{f} {p:.1f}%" for f, p in families) + "."]
     return "\n".join(lines)
 
@@ -87,8 +93,13 @@ def test_every_model_asset_materializes_with_its_documented_column_schema(sample
         metadata = events[dg.AssetKey([model.schema, model.name])]
         columns = metadata["dagster/column_schema"].value.columns
         assert [(c.name, c.description) for c in columns] == list(model.columns.items())
-        types = dict(_query(path, "SELECT column_name, data_type FROM information_schema.columns WHERE"
-                                  f" table_schema = '{model.schema}' AND table_name = '{model.name}'"))  # fmt: skip
+        types = dict(
+            _query(
+                path,
+                "SELECT column_name, data_type FROM information_schema.columns WHERE"
+                f" table_schema = '{model.schema}' AND table_name = '{model.name}'",
+            )
+        )
         assert {c.name: c.type for c in columns} == types
         rows = _query(path, f"SELECT count(*) FROM {model.table}")[0][0]
         # revisions of published ILOSTAT figures need an import (tests/test_ilostat.py); the samples have none
@@ -97,11 +108,16 @@ def test_every_model_asset_materializes_with_its_documented_column_schema(sample
 
 def test_completeness_reports_every_country_and_the_headline_and_the_readme_shows_them(samples):
     path, _ = samples
-    rows = _query(path, "SELECT ref_area, expected_cells FROM marts.completeness WHERE level = 'country_round'"
-                        f" AND round = {ROUNDS[-1]} ORDER BY 1")  # fmt: skip
+    rows = _query(
+        path,
+        "SELECT ref_area, expected_cells FROM marts.completeness WHERE level = 'country_round'"
+        f" AND round = {ROUNDS[-1]} ORDER BY 1",
+    )
     assert rows == [(c, 72) for c in sorted(REPORTING_COUNTRIES)]  # a round's grid: 24 tables x its 3 years
-    (headline,) = _query(path, f"SELECT filled_cells, expected_cells FROM marts.completeness WHERE level = 'round'"
-                               f" AND round = {ROUNDS[-1]}")  # fmt: skip
+    (headline,) = _query(
+        path,
+        f"SELECT filled_cells, expected_cells FROM marts.completeness WHERE level = 'round' AND round = {ROUNDS[-1]}",
+    )
     assert headline[1] == 720 and 0 < headline[0] < 720
     # overall: every round from the first received to the current one, the later ones still empty
     rounds = [r for r in open_rounds() if r >= ROUNDS[-1]]
@@ -123,13 +139,19 @@ def test_the_readme_analyst_queries_run_as_written_on_the_sample_warehouse(sampl
 def test_sample_indicators_are_consistent(samples):
     path, _ = samples
     # stocks: migrants + non-migrants never exceed the total (samples satisfy the identities exactly)
-    assert _query(path, "SELECT count(*) FROM marts.stocks WHERE migrant_workers_thousands"
-                        " + nonmigrant_workers_thousands > employment_thousands + 0.0005") == [(0,)]  # fmt: skip
+    assert _query(
+        path,
+        "SELECT count(*) FROM marts.stocks WHERE migrant_workers_thousands"
+        " + nonmigrant_workers_thousands > employment_thousands + 0.0005",
+    ) == [(0,)]
     # every value comes from the one round loaded
     assert _query(path, "SELECT DISTINCT round FROM staging.latest") == [(int(ROUNDS[-1]),)]
     # the corridor matrix has both reports for some pair of reporting countries
-    assert _query(path, "SELECT count(*) > 0 FROM marts.corridors WHERE mirror_discrepancy_thousands IS NOT NULL"
-                        " AND 'ROW' NOT IN (origin, destination)") == [(True,)]  # fmt: skip
+    assert _query(
+        path,
+        "SELECT count(*) > 0 FROM marts.corridors WHERE mirror_discrepancy_thousands IS NOT NULL"
+        " AND 'ROW' NOT IN (origin, destination)",
+    ) == [(True,)]
     rounds = [r for r in open_rounds() if r >= ROUNDS[-1]]  # the round loaded to the current one
     assert _query(path, "SELECT count(*) FROM marts.timeliness") == [(len(REPORTING_COUNTRIES) * len(rounds),)]
 
@@ -139,7 +161,9 @@ def test_summary_prints_the_headline_completeness(samples, monkeypatch):
     monkeypatch.setenv("ILMS_WAREHOUSE", str(path))
     result = CliRunner().invoke(app, ["summary"])
     assert result.exit_code == 0, result.output
-    (pct,) = _query(path, f"SELECT completeness_pct FROM marts.completeness WHERE level = 'round' AND round = {ROUNDS[-1]}")[0]
+    (pct,) = _query(
+        path, f"SELECT completeness_pct FROM marts.completeness WHERE level = 'round' AND round = {ROUNDS[-1]}"
+    )[0]
     (overall,) = _query(path, "SELECT completeness_pct FROM marts.completeness WHERE level = 'overall'")[0]
     text = " ".join(result.output.split())
     assert f"10 of 10 partitions accepted by the checks; completeness of round {ROUNDS[-1]} {pct:.1f}%" in text
@@ -200,8 +224,11 @@ def test_export_writes_every_format_with_labels_and_no_formula(samples, tmp_path
     csv = pd.read_csv(tmp_path / "r.csv")
     assert list(csv.columns) == ["ref_area", "ref_area_label", "classif1", "classif1_label", "note", "t", "u", "v"]
     assert csv.iloc[0].tolist()[:4] == ["THA", "Thailand", "CDS_DES_ISR", "Israel"]
-    assert pd.read_parquet(tmp_path / "r.parquet").equals(pd.read_csv(tmp_path / "r.csv", dtype={"t": str}).astype(
-        pd.read_parquet(tmp_path / "r.parquet").dtypes.to_dict()))  # fmt: skip
+    assert pd.read_parquet(tmp_path / "r.parquet").equals(
+        pd.read_csv(tmp_path / "r.csv", dtype={"t": str}).astype(
+            pd.read_parquet(tmp_path / "r.parquet").dtypes.to_dict()
+        )
+    )
     ws = openpyxl.load_workbook(tmp_path / "r.xlsx")["data"]
     cells = {ws.cell(1, j).value: ws.cell(2, j) for j in range(1, ws.max_column + 1)}
     assert cells["note"].value == '=HYPERLINK("x")' and cells["note"].data_type == "s"

@@ -15,10 +15,10 @@ import dagster as dg
 import pytest
 
 from ilms_dagster.assets import MODEL_ASSETS, ilmq_tables, submission_file
+from ilms_dagster.assets.operations import annual_round, inbox_sensor, ingest_job, models_automation_sensor
 from ilms_dagster.definitions import build_defs
-from ilms_dagster.instance import ensure_dagster_home
-from ilms_dagster.intake import sha256_of
-from ilms_dagster.operations import annual_round, inbox_sensor, ingest_job, models_automation_sensor
+from ilms_dagster.intake.submissions import sha256_of
+from ilms_dagster.orchestration.instance import ensure_dagster_home
 from ilms_dagster.partitions import (
     BACKFILL_POLICY,
     ensure_countries,
@@ -27,9 +27,9 @@ from ilms_dagster.partitions import (
     submission_key,
     submission_partitions,
 )
+from ilms_dagster.questionnaire.samples import write_sample
+from ilms_dagster.questionnaire.template import write_workbook
 from ilms_dagster.registry import REPORTING_COUNTRIES, ROUNDS, deadline
-from ilms_dagster.samples import write_sample
-from ilms_dagster.template import write_workbook
 
 NEPAL_VALUE = ("outflow_by_destination", 2023, "CDS_DES_TOTAL", "SEX_T", None)
 
@@ -44,9 +44,12 @@ def instance():
 def tick(instance, project, cursor=None):
     """One evaluation of the inbox sensor, as the daemon runs it, with the project's folders."""
     context = dg.build_sensor_context(
-        instance=instance, instance_ref=instance.get_ref(), cursor=cursor,
-        definitions=build_defs(project.resources), resources=project.resources,
-    )  # fmt: skip
+        instance=instance,
+        instance_ref=instance.get_ref(),
+        cursor=cursor,
+        definitions=build_defs(project.resources),
+        resources=project.resources,
+    )
     return inbox_sensor.evaluate_tick(context)
 
 
@@ -89,10 +92,14 @@ def test_partition_rounds_countries_reads_a_backfill_key_range_by_dimension(inst
         seen.extend(partition_rounds_countries(context))
         return dg.MaterializeResult()
 
-    result = dg.materialize([probe], instance=instance, tags={
-        "dagster/asset_partition_range_start": str(submission_key("2023", "VNM")),
-        "dagster/asset_partition_range_end": str(submission_key("2024", "NPL")),
-    })  # fmt: skip
+    result = dg.materialize(
+        [probe],
+        instance=instance,
+        tags={
+            "dagster/asset_partition_range_start": str(submission_key("2023", "VNM")),
+            "dagster/asset_partition_range_end": str(submission_key("2024", "NPL")),
+        },
+    )
     assert result.success
     assert seen == [("2023", "NPL"), ("2023", "VNM"), ("2024", "NPL"), ("2024", "VNM")]
 
@@ -100,13 +107,19 @@ def test_partition_rounds_countries_reads_a_backfill_key_range_by_dimension(inst
 def test_a_range_run_of_the_real_assets_loads_every_partition_in_it(project, instance):
     ensure_countries(instance)
     job = build_defs(project.resources).resolve_job_def("ingest_submissions")
-    result = job.execute_in_process(instance=instance, tags={
-        "dagster/asset_partition_range_start": str(submission_key("2024", "BRN")),
-        "dagster/asset_partition_range_end": str(submission_key("2024", "IDN")),
-    })  # fmt: skip
+    result = job.execute_in_process(
+        instance=instance,
+        tags={
+            "dagster/asset_partition_range_start": str(submission_key("2024", "BRN")),
+            "dagster/asset_partition_range_end": str(submission_key("2024", "IDN")),
+        },
+    )
     assert result.success  # countries in the order they were added (the registry's: BRN, KHM, IDN, ...)
     assert project.query("SELECT ref_area, round FROM raw.submissions ORDER BY 1") == [
-        ("BRN", 2024), ("IDN", 2024), ("KHM", 2024)]  # fmt: skip
+        ("BRN", 2024),
+        ("IDN", 2024),
+        ("KHM", 2024),
+    ]
 
 
 def test_both_ingestion_assets_share_one_multi_run_backfill_policy():
@@ -119,8 +132,12 @@ def test_both_ingestion_assets_share_one_multi_run_backfill_policy():
 
 def scheduled(instance, project, when: datetime) -> list[dg.RunRequest]:
     """One tick of the annual schedule at `when`, as the daemon evaluates it."""
-    context = dg.build_schedule_context(instance=instance, instance_ref=instance.get_ref(), scheduled_execution_time=when,
-                                        repository_def=build_defs(project.resources).get_repository_def())  # fmt: skip
+    context = dg.build_schedule_context(
+        instance=instance,
+        instance_ref=instance.get_ref(),
+        scheduled_execution_time=when,
+        repository_def=build_defs(project.resources).get_repository_def(),
+    )
     return annual_round.evaluate_tick(context).run_requests
 
 
@@ -134,8 +151,9 @@ def test_annual_schedule_opens_the_current_round_for_every_known_country(project
     assert [r.partition_key for r in requests] == [f"{c}|2025" for c in [*REPORTING_COUNTRIES, "NPL"]]
     assert {r.tags["ilms/round"] for r in requests} == {"2025"}
     assert len({r.run_key for r in requests}) == len(requests)
-    valid = submission_partitions.get_partition_keys(current_time=datetime(2025, 10, 1, 12, tzinfo=UTC),
-                                                     dynamic_partitions_store=instance)  # fmt: skip
+    valid = submission_partitions.get_partition_keys(
+        current_time=datetime(2025, 10, 1, 12, tzinfo=UTC), dynamic_partitions_store=instance
+    )
     assert {r.partition_key for r in requests} <= set(valid)
 
 
@@ -145,10 +163,13 @@ def test_annual_schedule_seeds_the_reporting_countries_on_a_fresh_instance(proje
     assert instance.get_dynamic_partitions("country") == REPORTING_COUNTRIES
 
 
-@pytest.mark.parametrize("when, round_", [
-    (datetime(2026, 1, 1, 1, 0, tzinfo=ZoneInfo("Asia/Bangkok")), "2025"),  # still 31 Dec 2025 in UTC
-    (datetime(2025, 12, 31, 20, 0, tzinfo=ZoneInfo("America/New_York")), "2026"),  # already 1 Jan 2026 in UTC
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "when, round_",
+    [
+        (datetime(2026, 1, 1, 1, 0, tzinfo=ZoneInfo("Asia/Bangkok")), "2025"),  # still 31 Dec 2025 in UTC
+        (datetime(2025, 12, 31, 20, 0, tzinfo=ZoneInfo("America/New_York")), "2026"),  # already 1 Jan 2026 in UTC
+    ],
+)
 def test_annual_schedule_takes_the_round_from_its_own_timezone_around_new_year(project, instance, when, round_):
     requests = scheduled(instance, project, when)
     assert {r.tags["ilms/round"] for r in requests} == {round_}
@@ -175,11 +196,14 @@ def test_first_tick_requests_each_new_submission_and_adds_new_countries(project,
     result = tick(instance, project)
     sha = {c: sha256_of(inbox / "2024" / f"{c}_ILMQ_2024.xlsx") for c in ("NPL", "THA")}
     assert [(r.partition_key, r.run_key) for r in result.run_requests] == [
-        ("NPL|2024", f"2024|NPL|{sha['NPL'][:12]}"), ("THA|2024", f"2024|THA|{sha['THA'][:12]}")]  # fmt: skip
+        ("NPL|2024", f"2024|NPL|{sha['NPL'][:12]}"),
+        ("THA|2024", f"2024|THA|{sha['THA'][:12]}"),
+    ]
     assert all(r.job_name in (None, "ingest_submissions") for r in result.run_requests)
     assert result.run_requests[0].tags["ilms/sha256"] == sha["NPL"]
     assert [(r.partitions_def_name, r.partition_keys) for r in result.dynamic_partitions_requests] == [
-        ("country", [*REPORTING_COUNTRIES, "NPL"])]  # fmt: skip
+        ("country", [*REPORTING_COUNTRIES, "NPL"])
+    ]
     assert json.loads(result.cursor) == {"2024|NPL": sha["NPL"], "2024|THA": sha["THA"]}
 
 
@@ -191,9 +215,11 @@ def test_the_same_files_seen_again_request_nothing_and_misfiled_ones_are_named(p
     assert second.run_requests == [] and not second.dynamic_partitions_requests
     assert second.cursor == first.cursor  # unchanged
     assert "2 submission(s)" in second.skip_message and "none new or changed" in second.skip_message
-    for reason in ["'2024/Thailand.xlsx': the name does not start with an ISO3 country code",
-                   "'1999/THA.xlsx': '1999' is not a collection round (2015..",
-                   "'THA_2024.xlsx': not in a round folder"]:  # fmt: skip
+    for reason in [
+        "'2024/Thailand.xlsx': the name does not start with an ISO3 country code",
+        "'1999/THA.xlsx': '1999' is not a collection round (2015..",
+        "'THA_2024.xlsx': not in a round folder",
+    ]:
         assert reason in second.skip_message
     assert "~$" not in second.skip_message
 
@@ -206,7 +232,8 @@ def test_a_changed_submission_requests_exactly_its_partition_again(project, inst
     result = tick(instance, project, first.cursor)
     sha = sha256_of(revised)
     assert [(r.partition_key, r.run_key, r.tags["ilms/file"]) for r in result.run_requests] == [
-        ("NPL|2024", f"2024|NPL|{sha[:12]}", "NPL_ILMQ_2024_rev1.xlsx")]  # fmt: skip
+        ("NPL|2024", f"2024|NPL|{sha[:12]}", "NPL_ILMQ_2024_rev1.xlsx")
+    ]
     assert not result.dynamic_partitions_requests
     assert json.loads(result.cursor)["2024|NPL"] == sha
     assert tick(instance, project, result.cursor).run_requests == []
@@ -229,8 +256,9 @@ def test_a_run_requested_by_the_sensor_lands_the_submission_in_duckdb(project, i
     job = build_defs(project.resources).resolve_job_def(ingest_job.name)
     run = job.execute_in_process(partition_key=request.partition_key, tags=request.tags, instance=instance)
     assert run.success
-    assert project.query("SELECT sha256, original_name FROM raw.submissions WHERE ref_area = 'NPL' AND round = 2024") == [
-        (request.tags["ilms/sha256"], "NPL_ILMQ_2024.xlsx")]  # fmt: skip
+    assert project.query(
+        "SELECT sha256, original_name FROM raw.submissions WHERE ref_area = 'NPL' AND round = 2024"
+    ) == [(request.tags["ilms/sha256"], "NPL_ILMQ_2024.xlsx")]
     assert project.query("SELECT obs_value FROM ilmq.outflow_by_destination WHERE ref_area = 'NPL'") == [(250.5,)]
     materialization = instance.get_latest_materialization_event(dg.AssetKey(["ilmq", "outflow_by_destination"]))
     metadata = materialization.asset_materialization.metadata
@@ -274,9 +302,16 @@ def test_dagster_cli_lists_the_schedule_and_the_sensors(project, monkeypatch):
     with dg.DagsterInstance.get() as instance:
         assert instance.get_dynamic_partitions("country") == REPORTING_COUNTRIES
     env = dict(os.environ)
-    commands = {kind: subprocess.Popen([sys.executable, "-m", "dagster", kind, "list", "-m", "ilms_dagster.definitions"],
-                                       env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-                for kind in ("schedule", "sensor")}  # fmt: skip
+    commands = {
+        kind: subprocess.Popen(
+            [sys.executable, "-m", "dagster", kind, "list", "-m", "ilms_dagster.definitions"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for kind in ("schedule", "sensor")
+    }
     out = {kind: process.communicate(timeout=300)[0] for kind, process in commands.items()}
     assert "Schedule: annual_round [RUNNING]" in out["schedule"], out["schedule"]
     assert "Cron Schedule: 0 12 1 10 *" in out["schedule"]

@@ -11,10 +11,10 @@ import openpyxl
 import pandas as pd
 import pytest
 
+from ilms_dagster.questionnaire.samples import ensure_samples
+from ilms_dagster.questionnaire.template import write_workbook
+from ilms_dagster.questionnaire.workbook import SheetLayout, SubmissionError, parse_workbook
 from ilms_dagster.registry import REPORTING_COUNTRIES, ROUNDS, TABLES, reference_years
-from ilms_dagster.samples import ensure_samples
-from ilms_dagster.workbook import SheetLayout, SubmissionError, parse_workbook
-from ilms_dagster.template import write_workbook
 
 ROUND = ROUNDS[-1]
 
@@ -50,22 +50,28 @@ def _edited(tmp_path: Path, entries: dict[tuple[str, str], object], **meta) -> P
 
 def _cell(table_id: str, classif1: str, sex: str = "SEX_T", classif2: str | None = "CBR_BIR_TOTAL") -> str:
     table = TABLES[table_id]
-    return SheetLayout(table, tuple(reference_years(ROUND))).cell_ref(reference_years(ROUND)[0], classif1, sex,
-                                                                      classif2 if table.bases else None)  # fmt: skip
+    return SheetLayout(table, tuple(reference_years(ROUND))).cell_ref(
+        reference_years(ROUND)[0], classif1, sex, classif2 if table.bases else None
+    )
 
 
 @pytest.mark.parametrize("reader", ["calamine", "openpyxl"])
 def test_both_readers_report_the_same_problems(tmp_path, reader):
     bad_text, bad_bool = _cell("emp_by_age", "AGE_AGGREGATE_TOTAL"), _cell("lf_by_age", "AGE_AGGREGATE_TOTAL")
-    path = _edited(tmp_path, {("emp_by_age", bad_text): "about 12", ("lf_by_age", bad_bool): True,
-                              ("wap_by_age", "B5"): "wap_by_sex"}, C13="2024-13-45")  # fmt: skip
+    path = _edited(
+        tmp_path,
+        {("emp_by_age", bad_text): "about 12", ("lf_by_age", bad_bool): True, ("wap_by_age", "B5"): "wap_by_sex"},
+        C13="2024-13-45",
+    )
     with pytest.raises(SubmissionError) as caught:
         parse_workbook(path, "THA", ROUND, reader=reader)
     date = ("Metadata", "C13", "submission date '2024-13-45' is not a YYYY-MM-DD date (rule: dates as YYYY-MM-DD)")
     assert caught.value.problems[0] == date  # reported with the tables' problems, in one pass
     with_date = caught.value.problems[1:]
-    path = _edited(tmp_path, {("emp_by_age", bad_text): "about 12", ("lf_by_age", bad_bool): True,
-                              ("wap_by_age", "B5"): "wap_by_sex"})  # fmt: skip
+    path = _edited(
+        tmp_path,
+        {("emp_by_age", bad_text): "about 12", ("lf_by_age", bad_bool): True, ("wap_by_age", "B5"): "wap_by_sex"},
+    )
     with pytest.raises(SubmissionError) as caught:
         parse_workbook(path, "THA", ROUND, reader=reader)
     assert caught.value.problems == with_date
@@ -128,8 +134,10 @@ def test_unknown_reader_is_a_clear_error(tmp_path):
 
 def test_samples_are_byte_identical_across_processes_with_different_hash_seeds(tmp_path):
     """`set` order of strings depends on PYTHONHASHSEED: two processes must still write the same bytes."""
-    script = ("import sys; from pathlib import Path; from ilms_dagster.samples import ensure_samples; "
-              "ensure_samples(Path(sys.argv[1]), rounds=sys.argv[2:])")  # fmt: skip
+    script = (
+        "import sys; from pathlib import Path; from ilms_dagster.questionnaire.samples import ensure_samples; "
+        "ensure_samples(Path(sys.argv[1]), rounds=sys.argv[2:])"
+    )
     for seed in ("1", "2"):
         env = os.environ | {"PYTHONHASHSEED": seed}
         subprocess.run([sys.executable, "-c", script, str(tmp_path / seed), "2019", ROUND], env=env, check=True)

@@ -17,7 +17,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from ilms_dagster.instance import instance_at, SHIPPED_DAGSTER_YAML
+from ilms_dagster.orchestration.instance import SHIPPED_DAGSTER_YAML, instance_at
 from ilms_dagster.resources.warehouse import WAREHOUSE_POOL, content_digest, read_copy_path
 
 pytestmark = pytest.mark.slow
@@ -25,9 +25,17 @@ COUNTRY = "THA"
 
 
 def _env(root: Path, **extra: str) -> dict[str, str]:
-    return os.environ | {"ILMS_DATA_DIR": str(root), "ILMS_INBOX": str(root / "inbox"),
-                         "ILMS_WAREHOUSE": str(root / "warehouse.duckdb"), "DAGSTER_HOME": str(root / "dagster_home"),
-                         "COLUMNS": "200"} | extra  # fmt: skip
+    return (
+        os.environ
+        | {
+            "ILMS_DATA_DIR": str(root),
+            "ILMS_INBOX": str(root / "inbox"),
+            "ILMS_WAREHOUSE": str(root / "warehouse.duckdb"),
+            "DAGSTER_HOME": str(root / "dagster_home"),
+            "COLUMNS": "200",
+        }
+        | extra
+    )
 
 
 def start(root: Path, **extra: str) -> tuple[subprocess.Popen, Path]:
@@ -38,8 +46,13 @@ def start(root: Path, **extra: str) -> tuple[subprocess.Popen, Path]:
         instance_at(home).dispose()
     log = root / f"ilms_run_{time.monotonic_ns()}.log"
     with log.open("w") as out:
-        process = subprocess.Popen([sys.executable, "-m", "ilms_dagster.cli", "run", "--country", COUNTRY],
-                                   env=_env(root, **extra), stdout=out, stderr=subprocess.STDOUT, cwd=root)  # fmt: skip
+        process = subprocess.Popen(
+            [sys.executable, "-m", "ilms_dagster.cli", "run", "--country", COUNTRY],
+            env=_env(root, **extra),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=root,
+        )
     return process, log
 
 
@@ -57,7 +70,9 @@ def stage(instance: dg.DagsterInstance) -> str | None:
     """Where the running `ilms run` is: "intake" (parsing), "load" or "models" (writing the warehouse), by the
     step its run started last."""
     for run in instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])):
-        steps = [e.dagster_event.step_key for e in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_START)]
+        steps = [
+            e.dagster_event.step_key for e in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_START)
+        ]
         if steps:
             return "models" if run.job_name == "build_models" else "load" if steps[-1] == "ilmq_tables" else "intake"
     return None
@@ -92,7 +107,9 @@ def reference(tmp_path_factory) -> tuple[Path, str]:
     return root, digest(root)
 
 
-def test_a_run_killed_at_any_stage_never_blocks_the_next_and_the_end_state_is_an_uninterrupted_runs(tmp_path, reference):
+def test_a_run_killed_at_any_stage_never_blocks_the_next_and_the_end_state_is_an_uninterrupted_runs(
+    tmp_path, reference
+):
     for wanted in ("intake", "load", "models"):
         out = kill_at(tmp_path, wanted)
         assert "Traceback" not in out
@@ -118,8 +135,11 @@ while True:
 
 def test_an_analyst_holding_the_read_copy_through_a_whole_run_does_not_fail_it(reference):
     root, _ = reference
-    analyst = subprocess.Popen([sys.executable, "-c", ANALYST, str(read_copy_path(root / "warehouse.duckdb"))],
-                               stdout=subprocess.PIPE, text=True)  # fmt: skip
+    analyst = subprocess.Popen(
+        [sys.executable, "-c", ANALYST, str(read_copy_path(root / "warehouse.duckdb"))],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert analyst.stdout.readline().strip() == "1"
         code, out = run(root)
@@ -133,7 +153,9 @@ def test_an_analyst_holding_the_read_copy_through_a_whole_run_does_not_fail_it(r
 
 def test_a_holder_of_the_warehouse_itself_gets_a_clear_error_naming_its_pid(reference):
     root, _ = reference
-    holder = subprocess.Popen([sys.executable, "-c", ANALYST, str(root / "warehouse.duckdb")], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", ANALYST, str(root / "warehouse.duckdb")], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout.readline().strip() == "1"
         code, out = run(root, ILMS_LOCK_WAIT_SECONDS="2")

@@ -5,18 +5,26 @@ from __future__ import annotations
 import pytest
 
 from ilms_dagster.assets.ilmq import TABLE_SPECS
+from ilms_dagster.questionnaire.template import write_workbook
+from ilms_dagster.questionnaire.workbook import parse_workbook
 from ilms_dagster.registry import CLASSIFICATIONS, FAMILIES, TABLES, load_tables
-from ilms_dagster.workbook import parse_workbook
-from ilms_dagster.template import write_workbook
 
 
 def test_registry_covers_every_family_and_the_required_tables():
     assert len(TABLES) >= 20
     assert {t.family for t in TABLES.values()} == set(FAMILIES)
     indicators = {i for t in TABLES.values() for i in t.indicators}
-    for code in ["MST_XWAP_SEX_AGE_CBR_NB", "MST_TEIP_SEX_EDU_CCT_NB", "MST_TEMP_SEX_STE_CBR_NB", "MST_EARA_SEX_CCT_NB",
-                 "MFL_FEMP_SEX_ECO_NB", "MFL_NCIT_SEX_CCT_NB", "MNA_OEMP_SEX_CDS_NB", "MNA_OEMP_SEX_EDU_NB",
-                 "MNA_XRET_SEX_CPR_NB"]:  # fmt: skip
+    for code in [
+        "MST_XWAP_SEX_AGE_CBR_NB",
+        "MST_TEIP_SEX_EDU_CCT_NB",
+        "MST_TEMP_SEX_STE_CBR_NB",
+        "MST_EARA_SEX_CCT_NB",
+        "MFL_FEMP_SEX_ECO_NB",
+        "MFL_NCIT_SEX_CCT_NB",
+        "MNA_OEMP_SEX_CDS_NB",
+        "MNA_OEMP_SEX_EDU_NB",
+        "MNA_XRET_SEX_CPR_NB",
+    ]:
         assert code in indicators
     assert {spec.key.path[-1] for spec in TABLE_SPECS} >= set(TABLES)  # one asset per table
 
@@ -30,12 +38,23 @@ def test_code_lists_use_ilostat_codes():
 
 
 def test_a_new_entry_is_a_new_sheet_parsed_into_its_own_table(tmp_path):
-    entry = {"id": "inflow_by_education", "indicator": "MFL_FEMP_SEX_EDU_NB", "family": "inflow",
-             "title": "Inflows of foreign workers by sex and education", "classification": "education",
-             "bases": [], "unit": "thousands"}  # fmt: skip
+    entry = {
+        "id": "inflow_by_education",
+        "indicator": "MFL_FEMP_SEX_EDU_NB",
+        "family": "inflow",
+        "title": "Inflows of foreign workers by sex and education",
+        "classification": "education",
+        "bases": [],
+        "unit": "thousands",
+    }
     (table,) = load_tables([entry]).values()
-    path = write_workbook(tmp_path / "x.xlsx", "SGP", 2024, tables=[table],
-                          values={("inflow_by_education", 2023, "EDU_AGGREGATE_ADV", "SEX_F", None): 12.5})
+    path = write_workbook(
+        tmp_path / "x.xlsx",
+        "SGP",
+        2024,
+        tables=[table],
+        values={("inflow_by_education", 2023, "EDU_AGGREGATE_ADV", "SEX_F", None): 12.5},
+    )
     frame = parse_workbook(path, "SGP", "2024", tables=[table]).tables["inflow_by_education"]
     assert frame[["indicator", "classif1", "sex", "time", "obs_value"]].values.tolist() == [
         ["MFL_FEMP_SEX_EDU_NB", "EDU_AGGREGATE_ADV", "SEX_F", 2023, 12.5]
@@ -44,10 +63,20 @@ def test_a_new_entry_is_a_new_sheet_parsed_into_its_own_table(tmp_path):
 
 @pytest.mark.parametrize(
     "change, message",
-    [({"family": "stocks"}, "unknown family 'stocks'"), ({"classification": "religion"}, "unknown classification"),
-     ({"id": "x" * 32}, "longer than Excel's 31-character")],
-)  # fmt: skip
+    [
+        ({"family": "stocks"}, "unknown family 'stocks'"),
+        ({"classification": "religion"}, "unknown classification"),
+        ({"id": "x" * 32}, "longer than Excel's 31-character"),
+    ],
+)
 def test_a_bad_entry_is_refused_with_its_name(change, message):
-    entry = {"id": "t", "indicator": "I", "family": "inflow", "title": "T", "classification": "age", "unit": "thousands"}
+    entry = {
+        "id": "t",
+        "indicator": "I",
+        "family": "inflow",
+        "title": "T",
+        "classification": "age",
+        "unit": "thousands",
+    }
     with pytest.raises(ValueError, match=message):
         load_tables([entry | change])

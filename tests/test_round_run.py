@@ -6,9 +6,9 @@ from __future__ import annotations
 import dagster as dg
 
 from ilms_dagster.definitions import build_defs
+from ilms_dagster.orchestration.round_run import contiguous, run_round
 from ilms_dagster.partitions import submission_key
-from ilms_dagster.round_run import contiguous, run_round
-from ilms_dagster.samples import ensure_samples
+from ilms_dagster.questionnaire.samples import ensure_samples
 
 
 def test_countries_group_into_ranges_of_neighbours_in_partition_order():
@@ -57,8 +57,8 @@ def test_on_the_shipped_instance_a_range_run_records_every_partition(project, mo
     event log on pooled connections in DAGSTER_HOME/history; every partition of a range run is recorded, the
     asset's latest materialization is the last one stored, and the UI's partition status sees them all."""
     from ilms_dagster.assets.ilmq import table_key
-    from ilms_dagster.instance import open_instance
     from ilms_dagster.orchestration.dagster_workarounds import WorkaroundInstance
+    from ilms_dagster.orchestration.instance import open_instance
     from ilms_dagster.orchestration.sqlite_connections import PooledSqliteEventLogStorage, PooledSqliteRunStorage
 
     monkeypatch.setenv("DAGSTER_HOME", str(project.root / "dagster_home"))
@@ -87,9 +87,9 @@ def test_a_blocked_partition_of_a_range_run_is_failed_for_its_asset_and_its_chec
     that table's partition PHL|2020 is FAILED (as the asset's Partitions tab shows it), MMR|2020 MATERIALIZED; every
     other table has both materialized; the table's check reads FAILED for PHL and SUCCEEDED for MMR, both current."""
     from ilms_dagster.assets.ilmq import SUBMISSIONS_KEY, TABLE_CHECK, table_key
-    from ilms_dagster.instance import open_instance
+    from ilms_dagster.orchestration.instance import open_instance
     from ilms_dagster.partitions import submission_partitions
-    from ilms_dagster.samples import DELIBERATE_MISTAKES
+    from ilms_dagster.questionnaire.samples import DELIBERATE_MISTAKES
 
     mistake = next(m for m in DELIBERATE_MISTAKES if (m.round, m.country) == ("2020", "PHL") and m.rule == "sex_total")
     monkeypatch.setenv("DAGSTER_HOME", str(project.root / "dagster_home"))
@@ -105,15 +105,19 @@ def test_a_blocked_partition_of_a_range_run_is_failed_for_its_asset_and_its_chec
             status = instance.get_status_by_partition(key, [mmr, phl], submission_partitions)
             expected = "FAILED" if key in blocked else "MATERIALIZED"
             assert {k: v.value for k, v in status.items()} == {mmr: "MATERIALIZED", phl: expected}, key
-        info = {i.partition_key: (i.latest_execution_status.value, i.is_current) for i in
-                instance.event_log_storage.get_asset_check_partition_info([dg.AssetCheckKey(table_key(mistake.table), TABLE_CHECK)])}
+        info = {
+            i.partition_key: (i.latest_execution_status.value, i.is_current)
+            for i in instance.event_log_storage.get_asset_check_partition_info(
+                [dg.AssetCheckKey(table_key(mistake.table), TABLE_CHECK)]
+            )
+        }
         assert info == {mmr: ("SUCCEEDED", True), phl: ("FAILED", True)}
 
 
 def test_check_evaluations_target_the_latest_materialization_as_dagsters_records_give_it(project, monkeypatch):
     """Each evaluation of a range run names its partition's latest materialization
     (`dagster_workarounds.range_check_evaluation`), after a second run too."""
-    from ilms_dagster.instance import open_instance
+    from ilms_dagster.orchestration.instance import open_instance
 
     monkeypatch.setenv("DAGSTER_HOME", str(project.root / "dagster_home"))
     round_, countries = "2024", ["BRN", "KHM"]
@@ -123,12 +127,18 @@ def test_check_evaluations_target_the_latest_materialization_as_dagsters_records
         for _ in range(2):
             assert {o.status for o in run_round(job, instance, round_, countries)} == {"ok"}
         last_run = max(instance.get_runs(), key=lambda r: instance.get_run_record_by_id(r.run_id).create_timestamp)
-        evaluations = [e.dagster_event.event_specific_data for e in instance.all_logs(
-            last_run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)]  # fmt: skip
+        evaluations = [
+            e.dagster_event.event_specific_data
+            for e in instance.all_logs(last_run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
+        ]
         assert len(evaluations) == 2 * 25
         for e in evaluations:
-            (latest,) = instance.fetch_materializations(dg.AssetRecordsFilter(
-                asset_key=e.asset_key, asset_partitions=[e.partition]), limit=1).records  # fmt: skip
+            (latest,) = instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=e.asset_key, asset_partitions=[e.partition]), limit=1
+            ).records
             target = e.target_materialization_data
             assert (target.storage_id, target.run_id, target.timestamp) == (
-                latest.storage_id, latest.run_id, latest.timestamp) and latest.run_id == last_run.run_id
+                latest.storage_id,
+                latest.run_id,
+                latest.timestamp,
+            ) and latest.run_id == last_run.run_id

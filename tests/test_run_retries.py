@@ -13,7 +13,7 @@ from dagster._core.storage.tags import BACKFILL_ID_TAG, RETRY_ON_ASSET_OR_OP_FAI
 
 from ilms_dagster.assets import ilmq_tables, submission_file
 from ilms_dagster.partitions import ensure_countries, submission_key
-from ilms_dagster.samples import DELIBERATE_MISTAKES
+from ilms_dagster.questionnaire.samples import DELIBERATE_MISTAKES
 
 BACKFILL = "retrytest"
 
@@ -47,8 +47,9 @@ def _fail_a_backfill_run(instance: dg.DagsterInstance, **tags: str) -> tuple[dg.
 
     storage.handle_run_event = probe
     try:
-        result = dg.materialize([fails], instance=instance, tags={BACKFILL_ID_TAG: BACKFILL} | tags,
-                                raise_on_error=False)  # fmt: skip
+        result = dg.materialize(
+            [fails], instance=instance, tags={BACKFILL_ID_TAG: BACKFILL} | tags, raise_on_error=False
+        )
     finally:
         storage.handle_run_event = original
     assert not result.success
@@ -81,8 +82,13 @@ def test_a_run_blocked_by_validation_is_not_retried_and_a_clean_run_is_left_alon
         ensure_countries(instance)
 
         def run(country: str) -> dg.DagsterRun:
-            result = dg.materialize([submission_file, ilmq_tables], partition_key=submission_key(blocking.round, country),
-                                    resources=project.resources, instance=instance, raise_on_error=False)  # fmt: skip
+            result = dg.materialize(
+                [submission_file, ilmq_tables],
+                partition_key=submission_key(blocking.round, country),
+                resources=project.resources,
+                instance=instance,
+                raise_on_error=False,
+            )
             return instance.get_run_by_id(result.run_id)
 
         blocked = run(blocking.country)

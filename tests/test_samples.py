@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from ilms_dagster.questionnaire.samples import AGGREGATES, DELIBERATE_MISTAKES, sample_values, write_sample
+from ilms_dagster.questionnaire.workbook import parse_workbook
 from ilms_dagster.registry import ROUNDS, TABLES
-from ilms_dagster.samples import AGGREGATES, DELIBERATE_MISTAKES, sample_values, write_sample
-from ilms_dagster.workbook import parse_workbook
 
 LATEST = ROUNDS[-1]
 
@@ -24,8 +24,10 @@ def test_same_inputs_same_bytes(tmp_path):
 
 def _values(frame: pd.DataFrame) -> dict[tuple, float]:
     rows = frame.dropna(subset=["obs_value"])
-    return {(r.indicator, r.time, r.classif1, r.sex, r.classif2 if isinstance(r.classif2, str) else None): r.obs_value
-            for r in rows.itertuples()}  # fmt: skip
+    return {
+        (r.indicator, r.time, r.classif1, r.sex, r.classif2 if isinstance(r.classif2, str) else None): r.obs_value
+        for r in rows.itertuples()
+    }
 
 
 @pytest.mark.parametrize("country", ["THA", "MYS", "PHL"])
@@ -47,7 +49,9 @@ def test_clean_submission_satisfies_the_identities(tmp_path, country):
                     assert value == pytest.approx(sum(parts), abs=0.001 * len(parts))
                     checked += 1
             if status and status.endswith("_TOTAL"):
-                others = [s for s in frame["classif2"].unique() if isinstance(s, str) and s[:3] == status[:3] and s != status]
+                others = [
+                    s for s in frame["classif2"].unique() if isinstance(s, str) and s[:3] == status[:3] and s != status
+                ]
                 parts = [values.get((ind, year, code, sex, s)) for s in others]
                 if all(p is not None for p in parts):
                     assert value == pytest.approx(sum(parts), abs=0.0015 * len(parts))
@@ -73,8 +77,12 @@ def test_each_deliberate_mistake_is_at_its_declared_cell(tmp_path, mistake):
     values, _ = sample_values(mistake.country, mistake.round)
     key = (mistake.table, mistake.year, mistake.classif1, mistake.sex, mistake.classif2)
     frame = parsed(tmp_path, mistake.country, mistake.round)[mistake.table]
-    row = frame[(frame.time == mistake.year) & (frame.classif1 == mistake.classif1) & (frame.sex == mistake.sex)
-                & (frame.classif2.fillna("") == (mistake.classif2 or ""))]  # fmt: skip
+    row = frame[
+        (frame.time == mistake.year)
+        & (frame.classif1 == mistake.classif1)
+        & (frame.sex == mistake.sex)
+        & (frame.classif2.fillna("") == (mistake.classif2 or ""))
+    ]
     assert len(row) == 1 and row.obs_value.iloc[0] == values[key]
     if mistake.rule == "value_minimum":
         assert values[key] < 0
@@ -94,7 +102,9 @@ def test_variety_of_real_submissions():
     assert {k[3] for k in values["PHL"] if k[0] == "outflow_by_occupation"} == {"SEX_T"}  # both sexes only
     assert any(v == 0 for k, v in values["THA"].items() if k[2] == "OCU_ISCO08_0")  # explicit zeros
     assert "x" in values["BRN"].values() and ".." in sample_values("MMR", "2021")[0].values()  # markers
-    assert not any(k[0].startswith("outflow") for k in values["MYS"] if k[0] == "wap_by_age" and k[4] == "CBR_BIR_TOTAL")
+    assert not any(
+        k[0].startswith("outflow") for k in values["MYS"] if k[0] == "wap_by_age" and k[4] == "CBR_BIR_TOTAL"
+    )
     assert not any(k[4] and k[4].startswith("CBR") for k in values["MYS"])  # MYS reports citizenship only
     # revisions: a year in two rounds' windows differs for a revising country, not for a non-revising one
     key = ("emp_by_activity", 2022, "ECO_SECTOR_TOTAL", "SEX_T", "CCT_CIT_TOTAL")

@@ -16,10 +16,19 @@ HEAVY = {"dagster", "dagster_duckdb", "pandas", "great_expectations", "altair", 
 
 def imported(args: list[str], env: dict[str, str]) -> tuple[subprocess.CompletedProcess, set[str]]:
     """Run `ilms ARGS` in a fresh interpreter; its output and the top-level packages it imported."""
-    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "ilms_dagster.cli", *args], capture_output=True,
-                          text=True, env=os.environ | env, timeout=120, check=False)  # fmt: skip
-    names = {line.rsplit("|", 1)[1].strip().split(".")[0] for line in done.stderr.splitlines()
-             if line.startswith("import time:") and line.count("|") == 2}  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "ilms_dagster.cli", *args],
+        capture_output=True,
+        text=True,
+        env=os.environ | env,
+        timeout=120,
+        check=False,
+    )
+    names = {
+        line.rsplit("|", 1)[1].strip().split(".")[0]
+        for line in done.stderr.splitlines()
+        if line.startswith("import time:") and line.count("|") == 2
+    }
     assert "typer" in names, done.stderr[-2000:]  # the listing was read
     return done, names
 
@@ -33,9 +42,16 @@ def warehouse(tmp_path) -> dict[str, str]:
     return {"ILMS_WAREHOUSE": str(path), "ILMS_DATA_DIR": str(tmp_path)}
 
 
-@pytest.mark.parametrize("args", [["--help"], ["sql", "SELECT 1 AS one"], ["sql", "marts.flows", "--labels"],
-                                  ["export", "marts.flows", "--out", "{tmp}/flows.csv"],
-                                  ["export", "marts.flows", "--out", "{tmp}/flows.parquet"]])  # fmt: skip
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--help"],
+        ["sql", "SELECT 1 AS one"],
+        ["sql", "marts.flows", "--labels"],
+        ["export", "marts.flows", "--out", "{tmp}/flows.csv"],
+        ["export", "marts.flows", "--out", "{tmp}/flows.parquet"],
+    ],
+)
 def test_analyst_commands_import_neither_dagster_nor_pandas(args, warehouse, tmp_path):
     done, names = imported([a.format(tmp=tmp_path) for a in args], warehouse)
     assert done.returncode == 0, done.stdout + done.stderr[-3000:]

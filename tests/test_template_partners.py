@@ -12,13 +12,13 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from ilms_dagster.annotations import NOTES_HEADER_ROW, NOTES_SHEET, split_notes
-from ilms_dagster.assets.models import MODEL_ASSETS
+from ilms_dagster.assets.sql_models import MODEL_ASSETS
 from ilms_dagster.cli import app
+from ilms_dagster.questionnaire.annotations import NOTES_HEADER_ROW, NOTES_SHEET, split_notes
+from ilms_dagster.questionnaire.samples import sample_values
+from ilms_dagster.questionnaire.template import write_workbook
+from ilms_dagster.questionnaire.workbook import REFERENCE_SHEETS, SheetLayout, SubmissionError, parse_workbook
 from ilms_dagster.registry import COUNTRY_NAMES, PARTNER_ROWS_TO_ADD, TABLES, reference_years
-from ilms_dagster.samples import sample_values
-from ilms_dagster.template import write_workbook
-from ilms_dagster.workbook import REFERENCE_SHEETS, SheetLayout, SubmissionError, parse_workbook
 
 ROUND, COUNTRY = 2024, "THA"
 YEARS = tuple(reference_years(ROUND))
@@ -65,8 +65,11 @@ def test_an_added_partner_typed_by_name_or_code_is_parsed_as_its_iso3_code(tmp_p
     frame = parse_workbook(path, COUNTRY, ROUND).tables[DEST.id]
     added = frame[frame.classif1.isin(["CDS_DES_ISR", "CDS_DES_SWE"])]
     assert sorted(added[["classif1", "time", "sex", "obs_value"]].itertuples(index=False, name=None)) == [
-        ("CDS_DES_ISR", YEARS[0], "SEX_F", 1.5), ("CDS_DES_ISR", YEARS[0], "SEX_M", 2.0),
-        ("CDS_DES_ISR", YEARS[0], "SEX_T", 3.5), ("CDS_DES_SWE", YEARS[1], "SEX_T", 0.25)]  # fmt: skip
+        ("CDS_DES_ISR", YEARS[0], "SEX_F", 1.5),
+        ("CDS_DES_ISR", YEARS[0], "SEX_M", 2.0),
+        ("CDS_DES_ISR", YEARS[0], "SEX_T", 3.5),
+        ("CDS_DES_SWE", YEARS[1], "SEX_T", 0.25),
+    ]
     assert set(added[added.classif1 == "CDS_DES_ISR"].cell) == {f"{c}{isr}" for c in "CDE"}
 
 
@@ -74,8 +77,10 @@ def test_unknown_own_and_repeated_partners_are_errors_naming_the_cell(tmp_path):
     path = workbook(tmp_path / "THA.xlsx")
     wb = openpyxl.load_workbook(path)
     ws, layout = wb[DEST.sheet], SheetLayout(DEST, YEARS, COUNTRY)
-    rows = [add_partner(ws, layout, 0, k, typed, "A", {"SEX_T": 1.0})
-            for k, typed in enumerate(["Atlantis", "THA", "Malaysia", "ISR", "Israel"])]  # fmt: skip
+    rows = [
+        add_partner(ws, layout, 0, k, typed, "A", {"SEX_T": 1.0})
+        for k, typed in enumerate(["Atlantis", "THA", "Malaysia", "ISR", "Israel"])
+    ]
     blank = layout.added_rows(0)[7]
     ws.cell(blank, layout.FIRST_VALUE_COL, 4.0)  # figures with no partner
     wb.save(path)
@@ -93,8 +98,13 @@ def test_unknown_own_and_repeated_partners_are_errors_naming_the_cell(tmp_path):
 def test_prefill_carries_partners_without_a_row_of_their_own(tmp_path):
     year = YEARS[2]
     extra = {(DEST.id, year, "CDS_DES_ROU", "SEX_T", None): 0.7, (DEST.id, year, "CDS_DES_ISR", "SEX_T", None): 1.1}
-    path = write_workbook(tmp_path / "prefilled.xlsx", COUNTRY, ROUND, values=sample_values(COUNTRY, ROUND)[0] | extra,
-                          metadata=sample_values(COUNTRY, ROUND)[1])  # fmt: skip
+    path = write_workbook(
+        tmp_path / "prefilled.xlsx",
+        COUNTRY,
+        ROUND,
+        values=sample_values(COUNTRY, ROUND)[0] | extra,
+        metadata=sample_values(COUNTRY, ROUND)[1],
+    )
     ws = openpyxl.load_workbook(path)[DEST.sheet]
     rows = SheetLayout(DEST, YEARS, COUNTRY).added_rows(2)
     assert [(ws[f"A{r}"].value, ws[f"B{r}"].value) for r in rows[:2]] == [("ISR", "Israel"), ("ROU", "Romania")]
@@ -111,14 +121,23 @@ def test_notes_sheet_gives_status_and_notes_per_cell_and_per_table(tmp_path):
     note(wb, 3, "emp_by_activity", YEARS[1], None, None, "B", None)
     wb.save(path)
     frame = parse_workbook(path, COUNTRY, ROUND).tables["emp_by_activity"]
-    cell = frame[(frame.time == YEARS[0]) & (frame.classif1 == "ECO_SECTOR_AGR") & (frame.sex == "SEX_F")
-                 & (frame.classif2 == "CBR_BIR_FOREIGN")].iloc[0]  # fmt: skip
+    cell = frame[
+        (frame.time == YEARS[0])
+        & (frame.classif1 == "ECO_SECTOR_AGR")
+        & (frame.sex == "SEX_F")
+        & (frame.classif2 == "CBR_BIR_FOREIGN")
+    ].iloc[0]
     assert cell.obs_status == "U"
-    assert split_notes(cell.note) == {"note_classif": "Small sample",
-                                      "note_indicator": "Labour force survey, quarterly average", "note_source": None}
+    assert split_notes(cell.note) == {
+        "note_classif": "Small sample",
+        "note_indicator": "Labour force survey, quarterly average",
+        "note_source": None,
+    }
     assert set(frame[frame.time == YEARS[1]].obs_status) == {"B"}
     assert frame[frame.time == YEARS[2]].obs_status.isna().all()
-    assert (frame.note.map(lambda n: split_notes(n)["note_indicator"]) == "Labour force survey, quarterly average").all()
+    assert (
+        frame.note.map(lambda n: split_notes(n)["note_indicator"]) == "Labour force survey, quarterly average"
+    ).all()
 
 
 def test_bad_note_lines_are_reported_with_every_other_problem_in_one_pass(tmp_path):
@@ -137,13 +156,21 @@ def test_bad_note_lines_are_reported_with_every_other_problem_in_one_pass(tmp_pa
     with pytest.raises(SubmissionError) as caught:
         parse_workbook(path, COUNTRY, ROUND)
     where = {(sheet, cell) for sheet, cell, _ in caught.value.problems}
-    assert {("Metadata", "C13"), ("emp_by_age", ref), (NOTES_SHEET, f"A{NOTES_HEADER_ROW + 1}"),
-            (NOTES_SHEET, f"E{NOTES_HEADER_ROW + 2}"), (NOTES_SHEET, f"B{NOTES_HEADER_ROW + 3}")} == where  # fmt: skip
+    assert {
+        ("Metadata", "C13"),
+        ("emp_by_age", ref),
+        (NOTES_SHEET, f"A{NOTES_HEADER_ROW + 1}"),
+        (NOTES_SHEET, f"E{NOTES_HEADER_ROW + 2}"),
+        (NOTES_SHEET, f"B{NOTES_HEADER_ROW + 3}"),
+    } == where
 
 
 def test_template_prints_and_reads_as_a_statistician_expects(tmp_path):
     wb = openpyxl.load_workbook(workbook(tmp_path / "THA.xlsx"))
-    assert wb.sheetnames[:3] == ["Metadata", *REFERENCE_SHEETS[:2]] and wb.sheetnames[-2:] == [NOTES_SHEET, "Partner countries"]
+    assert wb.sheetnames[:3] == ["Metadata", *REFERENCE_SHEETS[:2]] and wb.sheetnames[-2:] == [
+        NOTES_SHEET,
+        "Partner countries",
+    ]
     contents = wb["Contents"]
     linked = [c.value for c in contents["A"] if c.hyperlink]
     assert set(linked) >= {t.sheet for t in TABLES.values()}
@@ -154,7 +181,10 @@ def test_template_prints_and_reads_as_a_statistician_expects(tmp_path):
     for table in TABLES.values():
         ws = wb[table.sheet]
         assert ws.page_setup.orientation == "landscape" and str(ws.page_setup.paperSize) == ws.PAPERSIZE_A4
-        assert ws.sheet_properties.pageSetUpPr.fitToPage and (ws.page_setup.fitToWidth, ws.page_setup.fitToHeight) == (1, 2)
+        assert ws.sheet_properties.pageSetUpPr.fitToPage and (ws.page_setup.fitToWidth, ws.page_setup.fitToHeight) == (
+            1,
+            2,
+        )
         assert ws.print_title_rows == "$1:$5" and ws.print_title_cols == "$A:$B" and ws.print_area
         if table.bases:  # column groups headed by their migratory basis
             top = SheetLayout.FIRST_BLOCK_ROW
@@ -165,12 +195,15 @@ def test_template_prints_and_reads_as_a_statistician_expects(tmp_path):
     assert "CDS_DES_THA" not in codes and "CDS_DES_MYS" in codes
 
 
-@pytest.mark.parametrize("args,fragment", [
-    (["--country", "XYZ1", "--round", "2024"], "not an ISO 3166-1 alpha-3"),
-    (["--country", "THA", "--round", "26"], "not a collection round"),
-    (["--country", "THA", "--round", "2011"], "not a collection round"),
-    (["--country", "THA", "--round", "2031"], "not a collection round"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "args,fragment",
+    [
+        (["--country", "XYZ1", "--round", "2024"], "not an ISO 3166-1 alpha-3"),
+        (["--country", "THA", "--round", "26"], "not a collection round"),
+        (["--country", "THA", "--round", "2011"], "not a collection round"),
+        (["--country", "THA", "--round", "2031"], "not a collection round"),
+    ],
+)
 def test_template_command_rejects_bad_arguments_clearly(tmp_path, args, fragment):
     done = runner.invoke(app, ["template", *args, "--out", str(tmp_path / "t.xlsx")])
     assert done.exit_code == 2 and fragment in " ".join(done.output.split()).replace("│", "")
@@ -181,28 +214,38 @@ def test_added_partner_and_status_reach_the_warehouse_and_the_export(project):
     """The focal point moves half of 'other countries' to Israel, typed by name in a row to add, and marks
     the newest year's figure as a break in series: both land in ilmq, the marts and the ILOSTAT export."""
     values, meta = sample_values(COUNTRY, ROUND)
-    moved = {(year, sex): round(values[(DEST.id, year, "CDS_DES_X", sex, None)] / 2, 3)
-             for year in YEARS for sex in ("SEX_M", "SEX_F")}  # fmt: skip
+    moved = {
+        (year, sex): round(values[(DEST.id, year, "CDS_DES_X", sex, None)] / 2, 3)
+        for year in YEARS
+        for sex in ("SEX_M", "SEX_F")
+    }
     for year in YEARS:
         moved[year, "SEX_T"] = round(moved[year, "SEX_M"] + moved[year, "SEX_F"], 3)
         for sex in ("SEX_T", "SEX_M", "SEX_F"):
-            values[(DEST.id, year, "CDS_DES_X", sex, None)] = round(values[(DEST.id, year, "CDS_DES_X", sex, None)]
-                                                                  - moved[year, sex], 3)  # fmt: skip
+            values[(DEST.id, year, "CDS_DES_X", sex, None)] = round(
+                values[(DEST.id, year, "CDS_DES_X", sex, None)] - moved[year, sex], 3
+            )
     path = write_workbook(project.inbox / str(ROUND) / f"{COUNTRY}_ILMQ_{ROUND}.xlsx", COUNTRY, ROUND, values, meta)
     wb = openpyxl.load_workbook(path)
     layout = SheetLayout(DEST, YEARS, COUNTRY)
     for k, year in enumerate(YEARS):
-        add_partner(wb[DEST.sheet], layout, k, 0, "Israel", "B", {sex: moved[year, sex] for sex in ("SEX_T", "SEX_M", "SEX_F")})
+        add_partner(
+            wb[DEST.sheet], layout, k, 0, "Israel", "B", {sex: moved[year, sex] for sex in ("SEX_T", "SEX_M", "SEX_F")}
+        )
     note(wb, 1, DEST.id, YEARS[2], "ISR", "SEX_T", "B", "New bilateral agreement")
     wb.save(path)
     assert project.materialize(str(ROUND), COUNTRY).success
-    rows = project.query(f"SELECT time, obs_value, obs_status, note FROM ilmq.{DEST.id} WHERE classif1 = 'CDS_DES_ISR' "
-                         "AND sex = 'SEX_T' ORDER BY time")  # fmt: skip
+    rows = project.query(
+        f"SELECT time, obs_value, obs_status, note FROM ilmq.{DEST.id} WHERE classif1 = 'CDS_DES_ISR' "
+        "AND sex = 'SEX_T' ORDER BY time"
+    )
     assert [(t, v, s) for t, v, s, _ in rows] == [(y, moved[y, "SEX_T"], "B" if y == YEARS[2] else None) for y in YEARS]
     assert split_notes(rows[2][3])["note_classif"] == "New bilateral agreement"
     assert dg.materialize(MODEL_ASSETS, resources=project.resources).success
-    in_mart = project.query(f"SELECT time, category, value_thousands FROM marts.flows WHERE ref_area = '{COUNTRY}' "
-                            "AND classif1 = 'CDS_DES_ISR' AND sex = 'SEX_T' ORDER BY time")  # fmt: skip
+    in_mart = project.query(
+        f"SELECT time, category, value_thousands FROM marts.flows WHERE ref_area = '{COUNTRY}' "
+        "AND classif1 = 'CDS_DES_ISR' AND sex = 'SEX_T' ORDER BY time"
+    )
     assert in_mart == [(y, "Israel", moved[y, "SEX_T"]) for y in YEARS]
     out = project.root / "out"
     done = runner.invoke(app, ["export-ilostat", "--round", str(ROUND), "--out", str(out)])
@@ -210,21 +253,28 @@ def test_added_partner_and_status_reach_the_warehouse_and_the_export(project):
     csv = pd.read_csv(out / "ilostat" / f"{DEST.indicator}.csv", dtype=str, keep_default_na=False)
     isr = csv[(csv.ref_area == COUNTRY) & (csv.classif1 == "CDS_DES_ISR") & (csv.sex == "SEX_T")].sort_values("time")
     assert isr[["time", "obs_value", "obs_status", "note_classif"]].values.tolist() == [
-        [str(y), f"{moved[y, 'SEX_T']:.15g}", "B" if y == YEARS[2] else "", "New bilateral agreement" if y == YEARS[2] else ""]
-        for y in YEARS]  # fmt: skip
+        [
+            str(y),
+            f"{moved[y, 'SEX_T']:.15g}",
+            "B" if y == YEARS[2] else "",
+            "New bilateral agreement" if y == YEARS[2] else "",
+        ]
+        for y in YEARS
+    ]
 
 
 @pytest.mark.parametrize("round_", ["2011", "2031"])
 def test_the_sensor_says_a_round_outside_the_partitions_is_skipped(project, round_):
     """Round 2011 (before the first round) and 2031 (not yet open) in the inbox: no run, a plain skip reason
     (`ilms template` and `ilms run` are tested in test_cli.py)."""
+    from ilms_dagster.assets.operations import inbox_sensor
     from ilms_dagster.definitions import build_defs
-    from ilms_dagster.operations import inbox_sensor
 
     write_workbook(project.inbox / round_ / f"{COUNTRY}_ILMQ_{round_}.xlsx", COUNTRY, 2024)
     with dg.instance_for_test() as instance:
-        context = dg.build_sensor_context(instance=instance, definitions=build_defs(project.resources),
-                                          resources=project.resources)  # fmt: skip
+        context = dg.build_sensor_context(
+            instance=instance, definitions=build_defs(project.resources), resources=project.resources
+        )
         result = inbox_sensor.evaluate_tick(context)
     assert not result.run_requests and result.cursor in (None, "{}")
     assert f"'{round_}' is not a collection round" in (result.skip_message or ""), result.skip_message
@@ -236,7 +286,9 @@ def test_a_rejected_workbook_gets_a_feedback_workbook_with_every_problem(project
     path = workbook(project.inbox / str(ROUND) / f"{COUNTRY}_ILMQ_{ROUND}.xlsx")
     wb = openpyxl.load_workbook(path)
     wb["Metadata"]["C13"] = "31/09/2024"
-    ref = SheetLayout(TABLES["emp_by_age"], YEARS, COUNTRY).cell_ref(YEARS[0], "AGE_AGGREGATE_Y15-24", "SEX_T", "CBR_BIR_TOTAL")
+    ref = SheetLayout(TABLES["emp_by_age"], YEARS, COUNTRY).cell_ref(
+        YEARS[0], "AGE_AGGREGATE_Y15-24", "SEX_T", "CBR_BIR_TOTAL"
+    )
     wb["emp_by_age"][ref] = "about 40"
     atlantis = add_partner(wb[DEST.sheet], SheetLayout(DEST, YEARS, COUNTRY), 0, 0, "Atlantis", "A", {"SEX_T": 1.0})
     wb.save(path)
@@ -247,8 +299,9 @@ def test_a_rejected_workbook_gets_a_feedback_workbook_with_every_problem(project
     assert report.name.startswith(f"{COUNTRY}_rejected_") and report.exists()
     assert str(report) in failure.error.message
     rows = list(openpyxl.load_workbook(report)["Findings"].iter_rows(min_row=2, values_only=True))
-    assert sorted((r[2], r[3]) for r in rows) == sorted([("Metadata", "C13"), ("emp_by_age", ref),
-                                                         (DEST.sheet, f"A{atlantis}")])  # fmt: skip
+    assert sorted((r[2], r[3]) for r in rows) == sorted(
+        [("Metadata", "C13"), ("emp_by_age", ref), (DEST.sheet, f"A{atlantis}")]
+    )
     assert all(r[8] for r in rows) and any("(rule: partner countries from ISO 3166-1)" in r[7] for r in rows)
     summary = openpyxl.load_workbook(report)["Summary"]
     assert summary["B6"].value.startswith("rejected: 3 problem(s)")

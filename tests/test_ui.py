@@ -14,22 +14,30 @@ from pathlib import Path
 import dagster as dg
 import pytest
 from playwright.sync_api import expect, sync_playwright
+from support.dagster_dev import backfill_asset_keys, dagster_dev, ensure_partitions, lock_errors
 
-from ilms_dagster.dagster_dev import backfill_asset_keys, dagster_dev, ensure_partitions, lock_errors
 from ilms_dagster.definitions import defs
-from ilms_dagster.intake import StagedSubmission
+from ilms_dagster.intake.submissions import StagedSubmission
+from ilms_dagster.orchestration.instance import instance_at
 from ilms_dagster.partitions import submission_partitions
 from ilms_dagster.registry import REPORTING_COUNTRIES, TABLES
 from ilms_dagster.resources import IlmsStorage
 from ilms_dagster.resources.warehouse import connect_read_only
-from ilms_dagster.instance import instance_at
 
 pytestmark = pytest.mark.slow  # 4-10 min: dagster dev, a backfill of 20 partitions, a browser
 ROUNDS = ["2023", "2024"]  # no DELIBERATE_MISTAKES in these rounds: every partition must succeed
 TABLE = "emp_by_age"
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 ARTIFACTS = Path(__file__).parent / "artifacts"
 UI_TIMEOUT_MS = 60_000  # a loaded 2-core CI machine renders the catalog slowly
 
@@ -182,16 +190,22 @@ def test_browser_walks_the_ui_paths_of_the_docs_and_shows_the_blocked_partition(
             page.goto(ui.login_url)  # logged in by the printed URL, redirected to the UI's start page
             nav = lambda name: page.get_by_text(name, exact=True).first  # noqa: E731  (sidebar entries)
             nav("Runs").click()
-            page.get_by_role("tab", name="Backfills").or_(page.get_by_role("link", name="Backfills", exact=True)).first.click()
+            page.get_by_role("tab", name="Backfills").or_(
+                page.get_by_role("link", name="Backfills", exact=True)
+            ).first.click()
             expect(page).to_have_url(re.compile(r"/runs\?.*view=backfills"), **wait)
-            expect(page.get_by_text(status["id"], exact=True).first).to_be_visible(**wait)  # the list names backfills by id
+            expect(page.get_by_text(status["id"], exact=True).first).to_be_visible(
+                **wait
+            )  # the list names backfills by id
             expect(page.get_by_text(re.compile("fail", re.I)).first).to_be_visible(**wait)
             page.screenshot(path=ARTIFACTS / "ui_runs_backfills.png", full_page=True)
 
             # Jobs -> ingest_submissions -> Partitions, and its Materialize... (the job route of a backfill)
             nav("Jobs").click()
             page.get_by_role("link", name="ingest_submissions").first.click()
-            page.get_by_role("tab", name="Partitions").or_(page.get_by_role("link", name="Partitions", exact=True)).first.click()
+            page.get_by_role("tab", name="Partitions").or_(
+                page.get_by_role("link", name="Partitions", exact=True)
+            ).first.click()
             expect(page.get_by_role("button", name=re.compile(r"Materialize")).first).to_be_visible(**wait)
             page.screenshot(path=ARTIFACTS / "ui_job_partitions.png", full_page=True)
 
@@ -218,7 +232,9 @@ def test_browser_walks_the_ui_paths_of_the_docs_and_shows_the_blocked_partition(
             # a model's page -> Automation: its condition
             page.goto(f"{ui.url}/assets/marts/stocks")
             page.get_by_role("tab", name="Automation").click()
-            expect(page.get_by_text(re.compile(r"^(Not requested|Requested)$")).first).to_be_visible(**wait)  # its evaluations
+            expect(page.get_by_text(re.compile(r"^(Not requested|Requested)$")).first).to_be_visible(
+                **wait
+            )  # its evaluations
             page.screenshot(path=ARTIFACTS / "ui_model_automation.png", full_page=True)
         except Exception:
             page.screenshot(path=ARTIFACTS / "ui_paths_failure.png", full_page=True)

@@ -17,9 +17,17 @@ from dagster._core.storage.tags import RETRY_ON_ASSET_OR_OP_FAILURE_TAG
 from dagster_duckdb import DuckDBResource
 from tabulate import tabulate
 
-from ilms_dagster.assets.intake import submission_file
-from ilms_dagster.checks import RULES, Validation, markdown, record, severity_counts, validate_submission, write_feedback
-from ilms_dagster.intake import StagedSubmission
+from ilms_dagster.assets.submission_file import submission_file
+from ilms_dagster.checks import (
+    RULES,
+    Validation,
+    markdown,
+    record,
+    severity_counts,
+    validate_submission,
+    write_feedback,
+)
+from ilms_dagster.intake.submissions import StagedSubmission
 from ilms_dagster.orchestration.dagster_workarounds import range_check_evaluation
 from ilms_dagster.partitions import BACKFILL_POLICY, partition_rounds_countries, submission_key, submission_partitions
 from ilms_dagster.registry import TABLES, TableSpec
@@ -102,14 +110,16 @@ def _check_specs() -> list[dg.AssetCheckSpec]:
             )
             for t in TABLES.values()
         ]
-        return specs + [dg.AssetCheckSpec(
-            SUBMISSION_CHECK,
-            asset=SUBMISSIONS_KEY,
-            description="The submission's verdict over every rule and table, cross-table rules included (employment "
-            "<= labour force <= population, one total per quantity): an error blocks the partition.",
-            blocking=True,
-            partitions_def=submission_partitions,
-        )]  # fmt: skip
+        return specs + [
+            dg.AssetCheckSpec(
+                SUBMISSION_CHECK,
+                asset=SUBMISSIONS_KEY,
+                description="The submission's verdict over every rule and table, cross-table rules included (employment "
+                "<= labour force <= population, one total per quantity): an error blocks the partition.",
+                blocking=True,
+                partitions_def=submission_partitions,
+            )
+        ]
 
 
 @dg.multi_asset(
@@ -139,28 +149,55 @@ def ilmq_tables(context: dg.AssetExecutionContext, storage: IlmsStorage, warehou
             reports[(round_, country)] = write_feedback(storage.feedback, validation)  # once committed
         previews = {t: _preview(conn, t, partitions) for t in selected}
         publish_read_copy(conn)  # analysts see the loads just committed
-    context.log.info("\n".join(f"{c} {r}: replaced {len(selected)} tables from {staged[(r, c)].submission['original_name']}; "
-                                f"validation {v.verdict}" for (r, c), v in validations.items()))  # fmt: skip
+    context.log.info(
+        "\n".join(
+            f"{c} {r}: replaced {len(selected)} tables from {staged[(r, c)].submission['original_name']}; "
+            f"validation {v.verdict}"
+            for (r, c), v in validations.items()
+        )
+    )
     by_table = {pair: _findings_by_table(v) for pair, v in validations.items()}
-    evaluations = [_check_evaluation(check_key, round_, country, validation, by_table[(round_, country)],
-                                     reports[(round_, country)])
-                   for check_key in context.selected_asset_check_keys
-                   for (round_, country), validation in validations.items()]  # fmt: skip
+    evaluations = [
+        _check_evaluation(
+            check_key, round_, country, validation, by_table[(round_, country)], reports[(round_, country)]
+        )
+        for check_key in context.selected_asset_check_keys
+        for (round_, country), validation in validations.items()
+    ]
     blocked = _blocked_partitions(evaluations)
     if blocked:
-        context.log.error("blocked by validation (loaded, quarantined from the models, not recorded as materialized):\n"
-                          + "\n".join(f"{key.to_user_string()}: {', '.join(sorted(p))}" for key, p in sorted(
-                              blocked.items(), key=lambda kv: kv[0].to_user_string())))  # fmt: skip
+        context.log.error(
+            "blocked by validation (loaded, quarantined from the models, not recorded as materialized):\n"
+            + "\n".join(
+                f"{key.to_user_string()}: {', '.join(sorted(p))}"
+                for key, p in sorted(blocked.items(), key=lambda kv: kv[0].to_user_string())
+            )
+        )
         # The step fails after these events; a retry would block the same workbooks again (a corrected one comes
         # as a new run): run retries (deploy/dagster.yaml) are for runs that died, not for validation.
         context.instance.add_run_tags(context.run_id, NO_RETRY_ON_STEP_FAILURE)
     if SUBMISSIONS_KEY in context.selected_asset_keys:
-        yield from _materialized(SUBMISSIONS_KEY, partitions, blocked, lambda pairs: {"submissions": dg.MetadataValue.md("\n".join(
-            f"- {c} {r}: `{staged[(r, c)].submission['original_name']}` sha256 `{staged[(r, c)].submission['sha256'][:12]}`, "
-            f"validation {validations[(r, c)].verdict}" for r, c in pairs))})  # fmt: skip
+        yield from _materialized(
+            SUBMISSIONS_KEY,
+            partitions,
+            blocked,
+            lambda pairs: {
+                "submissions": dg.MetadataValue.md(
+                    "\n".join(
+                        f"- {c} {r}: `{staged[(r, c)].submission['original_name']}` sha256 `{staged[(r, c)].submission['sha256'][:12]}`, "
+                        f"validation {validations[(r, c)].verdict}"
+                        for r, c in pairs
+                    )
+                )
+            },
+        )
     for t in selected:
-        yield from _materialized(table_key(t), partitions, blocked,
-                                 lambda pairs, t=t: _table_metadata({p: staged[p].stats[t] for p in pairs}, previews[t]))
+        yield from _materialized(
+            table_key(t),
+            partitions,
+            blocked,
+            lambda pairs, t=t: _table_metadata({p: staged[p].stats[t] for p in pairs}, previews[t]),
+        )
     # A failed blocking check fails the step (Dagster raises after the step's events), so the run, and the
     # backfill, of a blocked partition fail, and its planned but unrecorded partitions show as failed. A run of one
     # partition reports check results, which Dagster targets at the partition's latest materialization (the one
@@ -173,8 +210,14 @@ def ilmq_tables(context: dg.AssetExecutionContext, storage: IlmsStorage, warehou
 
 
 def _check_result(e: dg.AssetCheckEvaluation) -> dg.AssetCheckResult:
-    return dg.AssetCheckResult(asset_key=e.asset_key, check_name=e.check_name, passed=e.passed, severity=e.severity,
-                               description=e.description, metadata=e.metadata)
+    return dg.AssetCheckResult(
+        asset_key=e.asset_key,
+        check_name=e.check_name,
+        passed=e.passed,
+        severity=e.severity,
+        description=e.description,
+        metadata=e.metadata,
+    )
 
 
 def _blocked_partitions(evaluations: list[dg.AssetCheckEvaluation]) -> dict[dg.AssetKey, set[str]]:
@@ -202,7 +245,10 @@ def _materialized(key: dg.AssetKey, partitions: list[tuple[str, str]], blocked: 
 def _table_metadata(stats: dict[tuple[str, str], dict], preview: str) -> dict:
     """A table's materialization: its cells over the partitions, and which partitions did not report it (no value
     in its sheet: loaded as zero rows, told apart from a reported table by `reported_partitions` / `not_reported`)."""
-    totals = {stat: sum(s[stat] for s in stats.values()) for stat in ("rows", "filled_cells", "marked_missing_cells", "blank_cells")}
+    totals = {
+        stat: sum(s[stat] for s in stats.values())
+        for stat in ("rows", "filled_cells", "marked_missing_cells", "blank_cells")
+    }
     silent = [str(submission_key(*pair)) for pair, s in stats.items() if s["rows"] == 0]
     return {
         "dagster/row_count": totals["rows"],
@@ -220,8 +266,9 @@ def _findings_by_table(v: Validation) -> dict[str, pd.DataFrame]:
     return dict(tuple(v.findings.groupby("table_id", sort=False)))
 
 
-def _check_evaluation(key: dg.AssetCheckKey, round_: str, country: str, v: Validation,
-                      by_table: dict[str, pd.DataFrame], report) -> dg.AssetCheckEvaluation:
+def _check_evaluation(
+    key: dg.AssetCheckKey, round_: str, country: str, v: Validation, by_table: dict[str, pd.DataFrame], report
+) -> dg.AssetCheckEvaluation:
     """A table's check (or the submission's) on one partition: its findings, and a row per rule."""
     if key.name == SUBMISSION_CHECK:
         found, rules, what = v.findings, list(RULES), "the submission"
@@ -238,7 +285,8 @@ def _check_evaluation(key: dg.AssetCheckKey, round_: str, country: str, v: Valid
         passed=not errors and not warns,  # errors accepted on review do not fail the check
         severity=dg.AssetCheckSeverity.ERROR if errors else dg.AssetCheckSeverity.WARN,
         description=f"{country} {round_}, {what}: {errors} error(s), {warns} warning(s)"
-        + (f", {reviewed} error(s) accepted on review" if reviewed else "") + f"; submission {v.verdict}.",
+        + (f", {reviewed} error(s) accepted on review" if reviewed else "")
+        + f"; submission {v.verdict}.",
         metadata={
             "errors": errors,
             "warnings": warns,
@@ -256,18 +304,22 @@ def _rules_table(findings: pd.DataFrame, rules: list[str]) -> str:
     for name in rules:
         errors, warns, reviewed = (counts[(name, s)] for s in ("error", "warning", "reviewed"))
         result = "failed" if errors else "warnings" if warns else "accepted on review" if reviewed else "passed"
-        lines.append(f"| {name} | {'yes' if RULES[name].blocking else 'no'} | {result} | {errors} | {warns} | {reviewed} |")
+        lines.append(
+            f"| {name} | {'yes' if RULES[name].blocking else 'no'} | {result} | {errors} | {warns} | {reviewed} |"
+        )
     return "\n".join(lines)
 
 
 def _preview(conn, table_id: str, partitions: list[tuple[str, str]]) -> str:
     """The first rows of the run's first partition as a Markdown table."""
     round_, country = partitions[0]
-    table = rows_markdown(conn.execute(
-        f"SELECT ref_area, round, indicator, sex, classif1, classif2, time, obs_value, note, cell FROM ilmq.{table_id}"
-        " WHERE round = ? AND ref_area = ? ORDER BY time, cell LIMIT ?",
-        [int(round_), country, PREVIEW_ROWS],
-    ))  # fmt: skip
+    table = rows_markdown(
+        conn.execute(
+            f"SELECT ref_area, round, indicator, sex, classif1, classif2, time, obs_value, note, cell FROM ilmq.{table_id}"
+            " WHERE round = ? AND ref_area = ? ORDER BY time, cell LIMIT ?",
+            [int(round_), country, PREVIEW_ROWS],
+        )
+    )
     if table is None:
         return f"{country} {round_}: table not reported (no values in sheet `{table_id}`)."
     return f"First rows of {country} {round_}:\n\n" + table

@@ -12,11 +12,13 @@ findings (tests/test_expectations_engines.py):
 
 Either runs where the workbook is parsed: outside the warehouse lock.
 """
+
 from __future__ import annotations
 
 import json
 import os
 from functools import cache
+
 import pandas as pd
 
 from ilms_dagster.checks.findings import FINDING_COLUMNS
@@ -51,14 +53,23 @@ def parameters(table: TableSpec, round_: str | int) -> dict:
     years = reference_years(round_)
     statuses = sorted({c for b in table.bases for c in MIGRATORY_STATUS[b]})
     return {
-        "min_value": unit.min, "max_value": unit.max, "strict_min": unit.strict_min,
-        "min_op": ">" if unit.strict_min else ">=", "unit": unit.label.lower(),
-        "indicators": table.indicators, "indicators_text": ", ".join(table.indicators),
-        "sexes": list(SEX), "sexes_text": ", ".join(SEX),
-        "categories": list(table.codes), "classification": table.classification.replace("_", " "),
-        "statuses": statuses, "statuses_text": ", ".join(statuses) or "none: flow tables have one breakdown",
-        "first_year": years[0], "last_year": years[-1], "round": int(round_),
-    }  # fmt: skip
+        "min_value": unit.min,
+        "max_value": unit.max,
+        "strict_min": unit.strict_min,
+        "min_op": ">" if unit.strict_min else ">=",
+        "unit": unit.label.lower(),
+        "indicators": table.indicators,
+        "indicators_text": ", ".join(table.indicators),
+        "sexes": list(SEX),
+        "sexes_text": ", ".join(SEX),
+        "categories": list(table.codes),
+        "classification": table.classification.replace("_", " "),
+        "statuses": statuses,
+        "statuses_text": ", ".join(statuses) or "none: flow tables have one breakdown",
+        "first_year": years[0],
+        "last_year": years[-1],
+        "round": int(round_),
+    }
 
 
 @cache
@@ -69,7 +80,11 @@ def _batch_definition():
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    return context.data_sources.add_pandas("ilmq").add_dataframe_asset("table").add_batch_definition_whole_dataframe("rows")
+    return (
+        context.data_sources.add_pandas("ilmq")
+        .add_dataframe_asset("table")
+        .add_batch_definition_whole_dataframe("rows")
+    )
 
 
 @cache
@@ -95,8 +110,10 @@ def _run_gx(tables: dict[str, pd.DataFrame], round_: str | int) -> pd.DataFrame:
             if outcome.success:
                 continue
             if outcome.exception_info.get("raised_exception"):
-                raise RuntimeError(f"expectation suite {family!r} failed to run on {table_id}: "
-                                   f"{outcome.exception_info['exception_message']}")
+                raise RuntimeError(
+                    f"expectation suite {family!r} failed to run on {table_id}: "
+                    f"{outcome.exception_info['exception_message']}"
+                )
             for hit in outcome.result.get("unexpected_index_list") or [{"cell": None}]:
                 values = [v for k, v in hit.items() if k != "cell"]
                 rows.append(_finding(outcome.expectation_config.meta, table_id, hit["cell"], values, params))
@@ -106,9 +123,16 @@ def _run_gx(tables: dict[str, pd.DataFrame], round_: str | int) -> pd.DataFrame:
 def _finding(meta: dict, table_id: str, cell: str | None, values: list, params: dict) -> dict:
     """One finding, its texts from the expectation's meta filled with the table's parameters."""
     found = ", ".join("blank" if v is None or v is pd.NA else f"{v}" for v in values) or "?"
-    return {"table_id": table_id, "cell": cell, "check_name": CHECK_NAME, "rule": meta["rule"], "severity": "error",
-            "expected": meta["expected"].format(**params), "found": found,
-            "message": meta["message"].format(**params, found=found)}  # fmt: skip
+    return {
+        "table_id": table_id,
+        "cell": cell,
+        "check_name": CHECK_NAME,
+        "rule": meta["rule"],
+        "severity": "error",
+        "expected": meta["expected"].format(**params),
+        "found": found,
+        "message": meta["message"].format(**params, found=found),
+    }
 
 
 ENGINES = ("duckdb", "gx")

@@ -42,27 +42,35 @@ def _between(kw: dict) -> str:
         high = _value(kw["max_value"])
         strict = _value(kw.get("strict_max", False))
         tests.append(f"({high} IS NULL OR (CASE WHEN {strict} THEN {col} < {high} ELSE {col} <= {high} END))")
-    return f"SELECT o.table_id, o.cell, {col} AS v0 FROM obs AS o JOIN params AS p USING (table_id) " \
-           f"WHERE {col} IS NOT NULL AND NOT ({' AND '.join(tests) or 'true'})"  # fmt: skip
+    return (
+        f"SELECT o.table_id, o.cell, {col} AS v0 FROM obs AS o JOIN params AS p USING (table_id) "
+        f"WHERE {col} IS NOT NULL AND NOT ({' AND '.join(tests) or 'true'})"
+    )
 
 
 def _in_set(kw: dict) -> str:
     col = f'o."{kw["column"]}"'
-    return (f"SELECT o.table_id, o.cell, {col} AS v0 FROM obs AS o JOIN params AS p USING (table_id) "
-            f"WHERE {col} IS NOT NULL AND NOT list_contains({_value(kw['value_set'])}, {col})")  # fmt: skip
+    return (
+        f"SELECT o.table_id, o.cell, {col} AS v0 FROM obs AS o JOIN params AS p USING (table_id) "
+        f"WHERE {col} IS NOT NULL AND NOT list_contains({_value(kw['value_set'])}, {col})"
+    )
 
 
 def _match_regex(kw: dict) -> str:
     col = f'o."{kw["column"]}"'
-    return (f"SELECT o.table_id, o.cell, {col} AS v0 FROM obs AS o JOIN params AS p USING (table_id) "
-            f"WHERE {col} IS NOT NULL AND NOT regexp_matches({col}, {_value(kw['regex'])})")  # fmt: skip
+    return (
+        f"SELECT o.table_id, o.cell, {col} AS v0 FROM obs AS o JOIN params AS p USING (table_id) "
+        f"WHERE {col} IS NOT NULL AND NOT regexp_matches({col}, {_value(kw['regex'])})"
+    )
 
 
 def _compound_unique(kw: dict) -> str:
     cols = [f'"{c}"' for c in kw["column_list"]]
     values = ", ".join(f"{c} AS v{i}" for i, c in enumerate(cols))
-    return (f"SELECT table_id, cell, {values} FROM obs WHERE table_id IN (SELECT table_id FROM params) "
-            f"QUALIFY count(*) OVER (PARTITION BY table_id, {', '.join(cols)}) > 1")  # fmt: skip
+    return (
+        f"SELECT table_id, cell, {values} FROM obs WHERE table_id IN (SELECT table_id FROM params) "
+        f"QUALIFY count(*) OVER (PARTITION BY table_id, {', '.join(cols)}) > 1"
+    )
 
 
 TRANSLATIONS = {
@@ -80,9 +88,11 @@ def _queries(family: str) -> tuple[tuple[dict, str], ...]:
     for expectation in suites_by_family()[family]["expectations"]:
         translate = TRANSLATIONS.get(expectation["type"])
         if translate is None:
-            raise ValueError(f"expectation {expectation['type']!r} of suite {suites_by_family()[family]['name']!r} "
-                             f"has no DuckDB translation: run the suites with engine 'gx', or add one to "
-                             f"{__name__}.TRANSLATIONS")  # fmt: skip
+            raise ValueError(
+                f"expectation {expectation['type']!r} of suite {suites_by_family()[family]['name']!r} "
+                f"has no DuckDB translation: run the suites with engine 'gx', or add one to "
+                f"{__name__}.TRANSLATIONS"
+            )
         out.append((expectation["meta"], translate(expectation["kwargs"])))
     return tuple(out)
 
@@ -94,8 +104,9 @@ def _relation(rows: list[dict]) -> pa.Table:
         sample = next((v for r in rows if isinstance(v := r[key], list) and v), None)
         if any(isinstance(r[key], list) for r in rows):
             types[key] = pa.list_(pa.int64() if isinstance((sample or [""])[0], int) else pa.string())
-    return pa.Table.from_pylist(rows, schema=pa.schema([(k, types.get(k) or pa.array([r[k] for r in rows]).type)
-                                                        for k in rows[0]]))  # fmt: skip
+    return pa.Table.from_pylist(
+        rows, schema=pa.schema([(k, types.get(k) or pa.array([r[k] for r in rows]).type) for k in rows[0]])
+    )
 
 
 def run_suites_in_duckdb(tables: dict[str, pd.DataFrame], round_: str | int) -> pd.DataFrame:
@@ -112,7 +123,9 @@ def run_suites_in_duckdb(tables: dict[str, pd.DataFrame], round_: str | int) -> 
             members = [t for t in frames if TABLES[t].family == family]
             conn.register("params", _relation([params[t] | {"table_id": t} for t in members]))
             for meta, sql in _queries(family):
-                for table_id, cell, *values in conn.execute(f"SELECT * FROM ({sql}) ORDER BY table_id, cell").fetchall():
+                for table_id, cell, *values in conn.execute(
+                    f"SELECT * FROM ({sql}) ORDER BY table_id, cell"
+                ).fetchall():
                     rows.append(_finding(meta, table_id, cell, values, params[table_id]))
             conn.unregister("params")
     return pd.DataFrame(rows, columns=FINDING_COLUMNS)

@@ -38,7 +38,8 @@ class Rule:
         if self.kind == "identity":
             codes = table.codes_by_dimension
             return UNITS[table.unit].additive and any(
-                i.rule == self.name and i.total in codes[i.dimension] for i in IDENTITIES)
+                i.rule == self.name and i.total in codes[i.dimension] for i in IDENTITIES
+            )
         if self.kind == "bound":
             return any(lower == table.id for lower, _ in self.params["pairs"])
         if self.kind == "same_total":
@@ -47,8 +48,14 @@ class Rule:
 
 
 RULES: dict[str, Rule] = {
-    name: Rule(name, spec.pop("kind"), spec.pop("blocking"), " ".join(spec.pop("description").split()),
-               fix=spec.pop("fix"), params=spec)
+    name: Rule(
+        name,
+        spec.pop("kind"),
+        spec.pop("blocking"),
+        " ".join(spec.pop("description").split()),
+        fix=spec.pop("fix"),
+        params=spec,
+    )
     for name, spec in ((n, dict(s)) for n, s in _SPEC["rules"].items())
 }
 SQL_KINDS = sorted({r.kind for r in RULES.values()} - {"expectations"})
@@ -62,20 +69,46 @@ def _sql(kind: str) -> str:
 def _registry_relations() -> dict[str, pd.DataFrame]:
     terms = []
     for n, identity in enumerate(IDENTITIES):
-        base = {"rule": identity.rule, "identity_id": n, "dimension": identity.dimension,
-                "partial": identity.partial, "n_parts": len(identity.parts)}  # fmt: skip
+        base = {
+            "rule": identity.rule,
+            "identity_id": n,
+            "dimension": identity.dimension,
+            "partial": identity.partial,
+            "n_parts": len(identity.parts),
+        }
         terms.append(base | {"role": "total", "position": 0, "code": identity.total, "sign": 1})
-        terms += [base | {"role": "part", "position": k, "code": code, "sign": sign}
-                  for k, (code, sign) in enumerate(identity.parts, start=1)]  # fmt: skip
-    bounds = [{"rule": r.name, "lower_table": lo, "upper_table": hi}
-              for r in RULES.values() if r.kind == "bound" for lo, hi in r.params["pairs"]]  # fmt: skip
-    groups = [{"rule": r.name, "group_name": name, "table_id": t, "position": i}
-              for r in RULES.values() if r.kind == "same_total"
-              for name, members in r.params["groups"].items() for i, t in enumerate(members)]  # fmt: skip
-    tables = [{"table_id": t.id, "additive": UNITS[t.unit].additive, "total_category": t.total_category,
-               "precision": UNITS[t.unit].precision} for t in TABLES.values()]  # fmt: skip
-    return {"identity_terms": pd.DataFrame(terms), "bound_pairs": pd.DataFrame(bounds),
-            "total_groups": pd.DataFrame(groups), "rule_tables": pd.DataFrame(tables)}  # fmt: skip
+        terms += [
+            base | {"role": "part", "position": k, "code": code, "sign": sign}
+            for k, (code, sign) in enumerate(identity.parts, start=1)
+        ]
+    bounds = [
+        {"rule": r.name, "lower_table": lo, "upper_table": hi}
+        for r in RULES.values()
+        if r.kind == "bound"
+        for lo, hi in r.params["pairs"]
+    ]
+    groups = [
+        {"rule": r.name, "group_name": name, "table_id": t, "position": i}
+        for r in RULES.values()
+        if r.kind == "same_total"
+        for name, members in r.params["groups"].items()
+        for i, t in enumerate(members)
+    ]
+    tables = [
+        {
+            "table_id": t.id,
+            "additive": UNITS[t.unit].additive,
+            "total_category": t.total_category,
+            "precision": UNITS[t.unit].precision,
+        }
+        for t in TABLES.values()
+    ]
+    return {
+        "identity_terms": pd.DataFrame(terms),
+        "bound_pairs": pd.DataFrame(bounds),
+        "total_groups": pd.DataFrame(groups),
+        "rule_tables": pd.DataFrame(tables),
+    }
 
 
 def run_sql_rules(
@@ -84,10 +117,13 @@ def run_sql_rules(
     """Findings (FINDING_COLUMNS) of every SQL rule on one submission. `conn` is the warehouse connection
     (earlier rounds are read from it); the relations it creates are temporary and dropped after."""
     paths = {f"p{i}": str(p) for i, p in enumerate(parquet_by_table.values())}
-    obs = " UNION ALL ".join(f"SELECT '{t}' AS table_id, {_KEYS} FROM read_parquet($p{i})"
-                             for i, t in enumerate(parquet_by_table))  # fmt: skip
-    earlier = " UNION ALL ".join(f"SELECT '{t}' AS table_id, round, {_KEYS} FROM ilmq.{t}"
-                                 f" WHERE ref_area = $country AND round < $round" for t in TABLES)  # fmt: skip
+    obs = " UNION ALL ".join(
+        f"SELECT '{t}' AS table_id, {_KEYS} FROM read_parquet($p{i})" for i, t in enumerate(parquet_by_table)
+    )
+    earlier = " UNION ALL ".join(
+        f"SELECT '{t}' AS table_id, round, {_KEYS} FROM ilmq.{t} WHERE ref_area = $country AND round < $round"
+        for t in TABLES
+    )
     registered = _registry_relations()
     try:
         conn.execute(f"CREATE OR REPLACE TEMP TABLE obs AS {obs}", paths)

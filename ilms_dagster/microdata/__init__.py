@@ -13,5 +13,17 @@ from ilms_dagster.microdata.mapping import Mapping, MicrodataError, load_mapping
 from ilms_dagster.microdata.output import SIDECAR_SUFFIX, combine, summary_lines, workbook_values, write_outputs
 from ilms_dagster.microdata.tabulate import CELL_COLUMNS, Tabulation, check, tabulate
 
-__all__ = ["CELL_COLUMNS", "Mapping", "MicrodataError", "SIDECAR_SUFFIX", "Tabulation", "check", "combine",
-           "load_mapping", "summary_lines", "tabulate", "workbook_values", "write_outputs"]
+__all__ = [
+    "CELL_COLUMNS",
+    "Mapping",
+    "MicrodataError",
+    "SIDECAR_SUFFIX",
+    "Tabulation",
+    "check",
+    "combine",
+    "load_mapping",
+    "summary_lines",
+    "tabulate",
+    "workbook_values",
+    "write_outputs",
+]

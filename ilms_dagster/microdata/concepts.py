@@ -74,7 +74,9 @@ def dimensions() -> dict[str, Dimension]:
     dims = {}
     leaves, members = _expand(list(SEX), "sex")
     dims["sex"] = Dimension("sex", leaves, members)
-    dims["labour_force_status"] = Dimension("labour_force_status", LFS_LEAVES, {c: (i,) for i, c in enumerate(LFS_LEAVES)})
+    dims["labour_force_status"] = Dimension(
+        "labour_force_status", LFS_LEAVES, {c: (i,) for i, c in enumerate(LFS_LEAVES)}
+    )
     for classification, concept in CLASSIFICATION_CONCEPT.items():
         if concept is not None:
             leaves, members = _expand(list(CLASSIFICATIONS[classification]), "classif1")
@@ -85,8 +87,10 @@ def dimensions() -> dict[str, Dimension]:
     for concept, spec in CONCEPTS.items():  # the crosswalks must land on leaves
         for standard, target in (spec.get("crosswalk") or {}).items():
             if concept in dims and target not in dims[concept].leaves:
-                raise ValueError(f"concepts.yaml {concept}: {standard} -> {target} is not a detailed registry category "
-                                 f"(leaves: {', '.join(dims[concept].leaves)})")  # fmt: skip
+                raise ValueError(
+                    f"concepts.yaml {concept}: {standard} -> {target} is not a detailed registry category "
+                    f"(leaves: {', '.join(dims[concept].leaves)})"
+                )
     return dims
 
 
@@ -130,11 +134,22 @@ def stock_tables() -> list[StockTable]:
     for table in (t for t in TABLES.values() if t.family == "stock"):
         measure = table.indicator.split("_")[1]
         if measure not in MEASURES:
-            raise ValueError(f"concepts.yaml measures: no entry for {measure} (indicator {table.indicator} of {table.id})")
+            raise ValueError(
+                f"concepts.yaml measures: no entry for {measure} (indicator {table.indicator} of {table.id})"
+            )
         if table.classification not in CLASSIFICATION_CONCEPT:
             raise ValueError(f"concepts.yaml classifications: no entry for {table.classification} (table {table.id})")
         spec = MEASURES[measure]
         population = LFS_LEAVES if spec["population"] == "all" else tuple(spec["population"])
-        out.append(StockTable(table, measure, CLASSIFICATION_CONCEPT[table.classification], population,
-                              spec.get("status_in_employment"), spec["statistic"], spec.get("variable")))  # fmt: skip
+        out.append(
+            StockTable(
+                table,
+                measure,
+                CLASSIFICATION_CONCEPT[table.classification],
+                population,
+                spec.get("status_in_employment"),
+                spec["statistic"],
+                spec.get("variable"),
+            )
+        )
     return out

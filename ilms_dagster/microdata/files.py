@@ -1,8 +1,8 @@
 """Where survey files and mappings live, and the tabulation of one round x country from them.
 
-    <data>/microdata/<round>/<ISO3>_<SURVEY>_<YEAR>.{csv,parquet,dta,sav}    one file per reference year
-    microdata/<ISO3>_<SURVEY>.yaml                                           the mapping (project folder;
-                                                                             ILMS_MICRODATA_MAPPINGS overrides)
+<data>/microdata/<round>/<ISO3>_<SURVEY>_<YEAR>.{csv,parquet,dta,sav}    one file per reference year
+microdata/<ISO3>_<SURVEY>.yaml                                           the mapping (project folder;
+                                                                         ILMS_MICRODATA_MAPPINGS overrides)
 """
 
 from __future__ import annotations
@@ -32,12 +32,16 @@ def survey_files(folder: Path, round_: str, country: str) -> list[Path]:
     found = [p for p in sorted((Path(folder) / str(round_)).glob(f"{country}_*")) if p.suffix.lower() in FORMATS]
     if not found:
         formats = ",".join(s[1:] for s in FORMATS)
-        raise MicrodataError(Path(folder) / str(round_), [f"no survey file for {country} round {round_}: expected "
-                                                          f"{country}_<SURVEY>_<YEAR>.{{{formats}}}"])  # fmt: skip
+        raise MicrodataError(
+            Path(folder) / str(round_),
+            [f"no survey file for {country} round {round_}: expected {country}_<SURVEY>_<YEAR>.{{{formats}}}"],
+        )
     bad = [p.name for p in found if not _NAME.match(p.stem)]
     if bad:
-        raise MicrodataError(Path(folder) / str(round_), [f"{name}: name it {country}_<SURVEY>_<YEAR>{Path(name).suffix}"
-                                                          for name in bad])  # fmt: skip
+        raise MicrodataError(
+            Path(folder) / str(round_),
+            [f"{name}: name it {country}_<SURVEY>_<YEAR>{Path(name).suffix}" for name in bad],
+        )
     return found
 
 
@@ -62,13 +66,22 @@ class PartitionOutput:
     tabulations: list[Tabulation]
 
 
-def tabulate_partition(microdata_dir: Path, round_: str, country: str, mappings_dir: Path, out_dir: Path,
-                       metadata: dict | None = None, threads: int | None = None) -> PartitionOutput:  # fmt: skip
+def tabulate_partition(
+    microdata_dir: Path,
+    round_: str,
+    country: str,
+    mappings_dir: Path,
+    out_dir: Path,
+    metadata: dict | None = None,
+    threads: int | None = None,
+) -> PartitionOutput:
     """Tabulate every survey file of a round and country and write the workbook and its sidecar."""
     conn = connect(threads=threads)
     try:
-        tabs = [tabulate(load_mapping(mapping_for(f, mappings_dir)), f, conn=conn)
-                for f in survey_files(microdata_dir, round_, country)]  # fmt: skip
+        tabs = [
+            tabulate(load_mapping(mapping_for(f, mappings_dir)), f, conn=conn)
+            for f in survey_files(microdata_dir, round_, country)
+        ]
     finally:
         conn.close()
     workbook, sidecar, cells = write_outputs(tabs, round_, workbook_path(out_dir, round_, country), metadata)

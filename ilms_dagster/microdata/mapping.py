@@ -94,8 +94,13 @@ class Mapping:
             return int(self.reference_year)
         found = _FILE_NAME.match(Path(data_file).name)
         if not found:
-            raise MicrodataError(data_file, [f"no reference year: name the file {self.country}_{self.survey}_<YEAR>"
-                                             f"{Path(data_file).suffix} or set reference_year in {self.path.name}"])
+            raise MicrodataError(
+                data_file,
+                [
+                    f"no reference year: name the file {self.country}_{self.survey}_<YEAR>"
+                    f"{Path(data_file).suffix} or set reference_year in {self.path.name}"
+                ],
+            )
         return int(found.group(3))
 
 
@@ -152,9 +157,20 @@ def load_mapping(path: str | Path) -> Mapping:
                 variables[concept] = var
     if problems:
         raise MicrodataError(path, problems)
-    return Mapping(path, country, survey, str(spec.get("source") or f"BA:{survey}"), variables, str(design["weight"]),
-                   float(spec.get("weight_scale") or 1.0), design.get("strata"), design.get("psu"),
-                   spec.get("reference_year"), thresholds, bool(spec.get("secondary_suppression", True)))  # fmt: skip
+    return Mapping(
+        path,
+        country,
+        survey,
+        str(spec.get("source") or f"BA:{survey}"),
+        variables,
+        str(design["weight"]),
+        float(spec.get("weight_scale") or 1.0),
+        design.get("strata"),
+        design.get("psu"),
+        spec.get("reference_year"),
+        thresholds,
+        bool(spec.get("secondary_suppression", True)),
+    )
 
 
 def _variable_map(concept: str, entry, country: str, problems: list[str]) -> VariableMap | None:
@@ -179,8 +195,10 @@ def _variable_map(concept: str, entry, country: str, problems: list[str]) -> Var
         std = standard_of(concept, text, country)
         if std not in allowed:
             iso3 = ", or an ISO3 code" if "basis" in CONCEPTS[concept] else ""
-            problems.append(f"{where}.{what}: {value!r} is not a {CONCEPTS[concept]['standard']} code "
-                            f"(allowed: {', '.join(sorted(allowed))}{iso3})")  # fmt: skip
+            problems.append(
+                f"{where}.{what}: {value!r} is not a {CONCEPTS[concept]['standard']} code "
+                f"(allowed: {', '.join(sorted(allowed))}{iso3})"
+            )
             return None
         return std
 
@@ -190,7 +208,9 @@ def _variable_map(concept: str, entry, country: str, problems: list[str]) -> Var
             codes[code] = t
     ranges = []
     for item in entry.get("ranges") or []:
-        if not (isinstance(item, list | tuple) and len(item) == 3 and all(isinstance(v, int | float) for v in item[:2])):
+        if not (
+            isinstance(item, list | tuple) and len(item) == 3 and all(isinstance(v, int | float) for v in item[:2])
+        ):
             problems.append(f"{where}.ranges: expected [low, high, target], found {item!r}")
         elif (t := target(item[2], f"ranges[{item[0]}-{item[1]}]")) is not None:
             ranges.append((float(item[0]), float(item[1]), t))

@@ -13,9 +13,9 @@ import pandas as pd
 
 from ilms_dagster.microdata.mapping import MicrodataError
 from ilms_dagster.microdata.tabulate import Tabulation
+from ilms_dagster.questionnaire.template import write_workbook
+from ilms_dagster.questionnaire.workbook import CONFIDENTIAL, NOT_AVAILABLE, SheetLayout, ValueKey
 from ilms_dagster.registry import TABLES, reference_years
-from ilms_dagster.template import write_workbook
-from ilms_dagster.workbook import CONFIDENTIAL, NOT_AVAILABLE, SheetLayout, ValueKey
 
 SIDECAR_SUFFIX = ".cells.csv"
 
@@ -26,8 +26,10 @@ def combine(tabulations: list[Tabulation], round_: str | int) -> pd.DataFrame:
     seen: dict[int, Path] = {}
     for tab in tabulations:
         if tab.year not in years:
-            raise MicrodataError(tab.file, [f"reference year {tab.year} is not asked for by round {round_} "
-                                            f"(years {years[0]}-{years[-1]})"])  # fmt: skip
+            raise MicrodataError(
+                tab.file,
+                [f"reference year {tab.year} is not asked for by round {round_} (years {years[0]}-{years[-1]})"],
+            )
         if tab.year in seen:
             raise MicrodataError(tab.file, [f"reference year {tab.year} is also tabulated from {seen[tab.year].name}"])
         seen[tab.year] = tab.file
@@ -40,11 +42,22 @@ def combine(tabulations: list[Tabulation], round_: str | int) -> pd.DataFrame:
         frame["source_file"] = tab.file.name
         frames.append(frame)
     cells = pd.concat(frames, ignore_index=True)
-    layouts = {t: SheetLayout(TABLES[t], tuple(years), tabulations[0].mapping.country) for t in dict.fromkeys(cells["table_id"])}
-    refs = {t: {(y, c1, s, c2): f"{_col(col)}{row}" for y, c1, row, col, column in lay.cells()
-                for s, c2 in [(column.sex, column.classif2)]} for t, lay in layouts.items()}  # fmt: skip
-    cells["cell"] = [refs[t][(y, c1, s, c2)] for t, y, c1, s, c2 in
-                     cells[["table_id", "time", "classif1", "sex", "classif2"]].itertuples(index=False)]  # fmt: skip
+    layouts = {
+        t: SheetLayout(TABLES[t], tuple(years), tabulations[0].mapping.country)
+        for t in dict.fromkeys(cells["table_id"])
+    }
+    refs = {
+        t: {
+            (y, c1, s, c2): f"{_col(col)}{row}"
+            for y, c1, row, col, column in lay.cells()
+            for s, c2 in [(column.sex, column.classif2)]
+        }
+        for t, lay in layouts.items()
+    }
+    cells["cell"] = [
+        refs[t][(y, c1, s, c2)]
+        for t, y, c1, s, c2 in cells[["table_id", "time", "classif1", "sex", "classif2"]].itertuples(index=False)
+    ]
     return cells
 
 
@@ -68,8 +81,9 @@ def workbook_values(cells: pd.DataFrame) -> dict[ValueKey, float | str]:
     return values
 
 
-def write_outputs(tabulations: list[Tabulation], round_: str | int, workbook: Path,
-                  metadata: dict | None = None) -> tuple[Path, Path, pd.DataFrame]:  # fmt: skip
+def write_outputs(
+    tabulations: list[Tabulation], round_: str | int, workbook: Path, metadata: dict | None = None
+) -> tuple[Path, Path, pd.DataFrame]:
     """Write the filled ILMQ workbook and its sidecar; return both paths and the cells."""
     cells = combine(tabulations, round_)
     first = tabulations[0].mapping
@@ -85,6 +99,8 @@ def summary_lines(cells: pd.DataFrame) -> list[str]:
     lines = []
     for table_id, group in cells.groupby("table_id", sort=False):
         flags = group["obs_status"].value_counts()
-        lines.append(f"{table_id}: {len(group)} cells, {int(flags.get('U', 0))} U (unreliable), "
-                     f"{int(flags.get('x', 0))} x (suppressed)")  # fmt: skip
+        lines.append(
+            f"{table_id}: {len(group)} cells, {int(flags.get('U', 0))} U (unreliable), "
+            f"{int(flags.get('x', 0))} x (suppressed)"
+        )
     return lines

@@ -42,7 +42,9 @@ def _as_number(code):
         return None
 
 
-def open_survey(conn: duckdb.DuckDBPyConnection, path: str | Path, columns: dict[str, str], name: str = "survey") -> Survey:
+def open_survey(
+    conn: duckdb.DuckDBPyConnection, path: str | Path, columns: dict[str, str], name: str = "survey"
+) -> Survey:
     """Make relation `name` hold `columns` (variable -> what it is for) of the survey file at `path`."""
     path = Path(path)
     kind = FORMATS.get(path.suffix.lower())
@@ -83,7 +85,7 @@ def _read_with_pyreadstat(conn, path: Path, kind: str, columns: dict[str, str], 
     for frame, _ in pyreadstat.read_file_in_chunks(read, str(path), chunksize=CHUNK_ROWS, usecols=wanted):
         # numbers as DOUBLE in every chunk: pyreadstat gives an integer variable as int64 in a chunk without
         # missing values and as float64 in one with them, and the first chunk fixes the table's types
-        chunk = frame[wanted].astype({c: "float64" for c in wanted if frame[c].dtype.kind in "iub"})
+        chunk = frame[wanted].astype({c: "float64" for c in wanted if frame[c].dtype.kind in "iub"})  # noqa: F841  (read by DuckDB by name)
         if first:
             conn.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM chunk")
             first = False

@@ -26,10 +26,31 @@ from ilms_dagster.microdata.mapping import Mapping, MicrodataError, VariableMap
 from ilms_dagster.microdata.readers import Survey
 
 UNMAPPED = -1
-NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
-                 "UBIGINT", "FLOAT", "DOUBLE", "REAL")  # fmt: skip
-CUBE_DIMENSIONS = ("sex", "age", "labour_force_status", "education", "economic_activity", "occupation",
-                   "status_in_employment", "country_of_birth", "citizenship")  # fmt: skip
+NUMERIC_TYPES = (
+    "TINYINT",
+    "SMALLINT",
+    "INTEGER",
+    "BIGINT",
+    "HUGEINT",
+    "UTINYINT",
+    "USMALLINT",
+    "UINTEGER",
+    "UBIGINT",
+    "FLOAT",
+    "DOUBLE",
+    "REAL",
+)
+CUBE_DIMENSIONS = (
+    "sex",
+    "age",
+    "labour_force_status",
+    "education",
+    "economic_activity",
+    "occupation",
+    "status_in_employment",
+    "country_of_birth",
+    "citizenship",
+)
 EMPLOYED = LFS_LEAVES.index("EMP")
 EMPLOYEES = "STE_AGGREGATE_EES"
 
@@ -56,8 +77,11 @@ def leaf_sql(var: VariableMap, survey: Survey, country: str) -> str:
     """SQL giving a person's leaf index for one categorical concept (-1 where the mapping has no target)."""
     col = q(var.variable)
     numeric = is_numeric(survey.types[var.variable])
-    leaf = (lambda std: LFS_LEAVES.index(std)) if var.concept == "labour_force_status" else \
-        (lambda std: standard_leaf(var.concept, std))  # fmt: skip
+    leaf = (
+        (lambda std: LFS_LEAVES.index(std))
+        if var.concept == "labour_force_status"
+        else (lambda std: standard_leaf(var.concept, std))
+    )
     where = f"{survey.path.name}: variable {var.variable!r} ({var.concept})"
     value = col if numeric else f"trim(CAST({col} AS VARCHAR))"
     floating = any(t in survey.types[var.variable].upper() for t in ("FLOAT", "DOUBLE", "REAL"))
@@ -77,8 +101,10 @@ def leaf_sql(var: VariableMap, survey: Survey, country: str) -> str:
 
 def age_sql(var: VariableMap) -> str:
     col = q(var.variable)
-    branches = [f"WHEN {col} >= {lo} AND {col} < {hi + 1} THEN {i}" if hi is not None else f"WHEN {col} >= {lo} THEN {i}"
-                for i, (lo, hi) in enumerate(age_bins())]  # fmt: skip
+    branches = [
+        f"WHEN {col} >= {lo} AND {col} < {hi + 1} THEN {i}" if hi is not None else f"WHEN {col} >= {lo} THEN {i}"
+        for i, (lo, hi) in enumerate(age_bins())
+    ]
     return f"CAST(CASE {' '.join(branches)} ELSE {UNMAPPED} END AS TINYINT)"
 
 
@@ -138,15 +164,22 @@ GROUP BY {group}"""
 def members_frame() -> pd.DataFrame:
     """The registry as data for the cell query: (dimension, code, leaf) for every code of every dimension."""
     codes = code_ids()
-    rows = [(dim.name, code, codes[(dim.name, code)], leaf) for dim in dimensions().values()
-            for code, leaves in dim.members.items() for leaf in leaves]  # fmt: skip
-    return pd.DataFrame(rows, columns=["dimension", "code", "code_id", "leaf"]).astype({"leaf": "int8", "code_id": "int16"})
+    rows = [
+        (dim.name, code, codes[(dim.name, code)], leaf)
+        for dim in dimensions().values()
+        for code, leaves in dim.members.items()
+        for leaf in leaves
+    ]
+    return pd.DataFrame(rows, columns=["dimension", "code", "code_id", "leaf"]).astype(
+        {"leaf": "int8", "code_id": "int16"}
+    )
 
 
 def code_ids() -> dict[tuple[str, str], int]:
     """A small integer per (dimension, registry code), for grouping large relations by cell."""
-    return {(dim.name, code): i for i, (dim, code) in
-            enumerate((d, c) for d in dimensions().values() for c in d.members)}  # fmt: skip
+    return {
+        (dim.name, code): i for i, (dim, code) in enumerate((d, c) for d in dimensions().values() for c in d.members)
+    }
 
 
 def cells_sql(tables: list[StockTable], cube: str, keys: tuple[str, ...] = ()) -> str:
@@ -158,8 +191,10 @@ def cells_sql(tables: list[StockTable], cube: str, keys: tuple[str, ...] = ()) -
         t = st.table
         for basis in t.bases:
             status = BASIS_CONCEPT[basis]
-            joins = [f"JOIN members s ON s.dimension = 'sex' AND s.leaf = c.sex",
-                     f"JOIN members m ON m.dimension = '{status}' AND m.leaf = c.{status}"]  # fmt: skip
+            joins = [
+                "JOIN members s ON s.dimension = 'sex' AND s.leaf = c.sex",
+                f"JOIN members m ON m.dimension = '{status}' AND m.leaf = c.{status}",
+            ]
             if st.concept:
                 joins.append(f"JOIN members r ON r.dimension = '{st.concept}' AND r.leaf = c.{st.concept}")
                 row = "r.code"
@@ -174,7 +209,8 @@ def cells_sql(tables: list[StockTable], cube: str, keys: tuple[str, ...] = ()) -
                 f"SELECT {key_cols}'{t.id}' AS table_id, '{t.indicator.format(basis=basis)}' AS indicator, "
                 f"'{st.statistic}' AS statistic, s.code AS sex, {row} AS classif1, m.code AS classif2, "
                 f"sum(c.n) AS n, sum(c.wm) AS wm, sum(c.n_earn) AS n_earn, sum(c.earn_num) AS earn_num, "
-                f"sum(c.earn_den) AS earn_den\nFROM {cube} AS c\n" + "\n".join(joins)
+                f"sum(c.earn_den) AS earn_den\nFROM {cube} AS c\n"
+                + "\n".join(joins)
                 + f"\nWHERE {' AND '.join(where)}\nGROUP BY ALL"
             )
     return "\nUNION ALL\n".join(selects)

@@ -27,7 +27,7 @@ def _groups(keys: list[tuple]) -> list[list[tuple]]:
         for key in keys:
             if key[d] != identity.total or not UNITS[TABLES[key[0]].unit].additive:
                 continue
-            terms = [key] + [key[:d] + (code,) + key[d + 1:] for code, _ in identity.parts]
+            terms = [key] + [key[:d] + (code,) + key[d + 1 :] for code, _ in identity.parts]
             if all(t in present for t in terms):
                 groups.append(terms)
     return groups
@@ -50,8 +50,11 @@ def secondary_suppression(cells: pd.DataFrame) -> pd.DataFrame:
         for terms in groups:
             if sum(hidden[t] and n[t] > 0 for t in terms) != 1:
                 continue
-            candidates = [(position == 0, estimate[t], position, t) for position, t in enumerate(terms)
-                          if not hidden[t] and n[t] > 0]  # fmt: skip
+            candidates = [
+                (position == 0, estimate[t], position, t)
+                for position, t in enumerate(terms)
+                if not hidden[t] and n[t] > 0
+            ]
             if candidates:
                 chosen = min(candidates)[3]
                 hidden[chosen] = True

@@ -21,11 +21,33 @@ from ilms_dagster.microdata import variance
 from ilms_dagster.microdata.concepts import CONCEPTS, StockTable, stock_tables, working_age
 from ilms_dagster.microdata.mapping import Mapping, MicrodataError
 from ilms_dagster.microdata.readers import Survey, open_survey
+from ilms_dagster.microdata.sql import (
+    CUBE_DIMENSIONS,
+    UNMAPPED,
+    cells_sql,
+    cube_sql,
+    leaf_sql,
+    members_frame,
+    person_sql,
+    q,
+)
 from ilms_dagster.microdata.suppression import secondary_suppression
-from ilms_dagster.microdata.sql import CUBE_DIMENSIONS, UNMAPPED, cells_sql, cube_sql, leaf_sql, members_frame, person_sql, q
 
-CELL_COLUMNS = ["table_id", "indicator", "time", "sex", "classif1", "classif2", "n_obs", "estimate", "obs_value",
-                "obs_status", "suppression", "se", "cv"]  # fmt: skip
+CELL_COLUMNS = [
+    "table_id",
+    "indicator",
+    "time",
+    "sex",
+    "classif1",
+    "classif2",
+    "n_obs",
+    "estimate",
+    "obs_value",
+    "obs_status",
+    "suppression",
+    "se",
+    "cv",
+]
 
 
 @dataclass
@@ -66,7 +88,9 @@ def connect(threads: int | None = None, memory_limit: str | None = None) -> duck
     return conn
 
 
-def check(mapping: Mapping, file: str | Path, conn: duckdb.DuckDBPyConnection | None = None) -> tuple[Survey, pd.DataFrame]:
+def check(
+    mapping: Mapping, file: str | Path, conn: duckdb.DuckDBPyConnection | None = None
+) -> tuple[Survey, pd.DataFrame]:
     """Open the file and check the mapping covers it; return the survey and its leaf cube (MicrodataError
     otherwise, listing every unmapped code with its count and label, and every missing variable)."""
     conn = conn or connect()
@@ -88,23 +112,31 @@ def unmapped_problems(conn, mapping: Mapping, survey: Survey, cube: pd.DataFrame
         if concept not in v or not (cube[concept] == UNMAPPED).any():
             continue
         var = v[concept]
-        expr = f"CAST({q(var.variable)} AS DOUBLE)" if concept == "age" else \
-            leaf_sql(var, survey, mapping.country)  # fmt: skip
+        expr = f"CAST({q(var.variable)} AS DOUBLE)" if concept == "age" else leaf_sql(var, survey, mapping.country)
         cond = f"{age} IS NULL OR NOT ({age} >= 0)" if concept == "age" else f"{expr} = {UNMAPPED}"
         universe = f"({age} >= {working_age()} OR {age} IS NULL)"
         if CONCEPTS[concept]["universe"] == "employed":
             universe += f" AND {lfs} = 0"
-        rows = conn.execute(f"SELECT {q(var.variable)} AS code, count(*) AS n FROM {survey.name} WHERE {universe} AND ({cond})"
-                            f" GROUP BY 1 ORDER BY n DESC, CAST(code AS VARCHAR) LIMIT 30").fetchall()  # fmt: skip
+        rows = conn.execute(
+            f"SELECT {q(var.variable)} AS code, count(*) AS n FROM {survey.name} WHERE {universe} AND ({cond})"
+            f" GROUP BY 1 ORDER BY n DESC, CAST(code AS VARCHAR) LIMIT 30"
+        ).fetchall()
         total = int(cube.loc[cube[concept] == UNMAPPED, "n"].sum())
         listed = "; ".join(f"{_show(code)}{_label(survey, var.variable, code)} ({n:,} records)" for code, n in rows)
         whom = "employed persons" if CONCEPTS[concept]["universe"] == "employed" else f"persons aged {working_age()}+"
-        hint = "an age in completed years" if concept == "age" else \
-            f"map them in {mapping.path.name} under variables.{concept}.codes (or missing:/other:)"  # fmt: skip
-        problems.append(f"variable {var.variable!r} ({concept}): {total:,} records of {whom} with unmapped codes: "
-                        f"{listed}; {hint}")  # fmt: skip
-    for check_name, what in (("bad_weight", f"weight {mapping.weight!r}: missing, zero or negative"),
-                             ("bad_earnings", "earnings: negative"), ("bad_hours", "hours: outside 0-168")):  # fmt: skip
+        hint = (
+            "an age in completed years"
+            if concept == "age"
+            else f"map them in {mapping.path.name} under variables.{concept}.codes (or missing:/other:)"
+        )
+        problems.append(
+            f"variable {var.variable!r} ({concept}): {total:,} records of {whom} with unmapped codes: {listed}; {hint}"
+        )
+    for check_name, what in (
+        ("bad_weight", f"weight {mapping.weight!r}: missing, zero or negative"),
+        ("bad_earnings", "earnings: negative"),
+        ("bad_hours", "hours: outside 0-168"),
+    ):
         if (bad := int(cube[check_name].sum())) > 0:
             problems.append(f"variable {what} for {bad:,} records")
     return problems
@@ -123,8 +155,13 @@ def _label(survey: Survey, variable: str, code) -> str:
     return f" {label!r}" if label else ""
 
 
-def tabulate(mapping: Mapping, file: str | Path, year: int | None = None, conn: duckdb.DuckDBPyConnection | None = None,
-             design: bool = True) -> Tabulation:  # fmt: skip
+def tabulate(
+    mapping: Mapping,
+    file: str | Path,
+    year: int | None = None,
+    conn: duckdb.DuckDBPyConnection | None = None,
+    design: bool = True,
+) -> Tabulation:
     """Every stock table the mapping allows, from one survey file (see the module's docstring)."""
     conn = conn or connect()
     file = Path(file)
@@ -143,13 +180,18 @@ def tabulate(mapping: Mapping, file: str | Path, year: int | None = None, conn: 
         errors, notes = variance.standard_errors(conn, person_sql(mapping, survey, design=True), tables)
     conn.unregister("members")
     frame = _finish(cells, tables, year, mapping.thresholds, errors)
-    frame = secondary_suppression(frame) if mapping.secondary_suppression else frame.assign(
-        suppression=["primary" if s == "x" else "" for s in frame.obs_status])  # fmt: skip
+    frame = (
+        secondary_suppression(frame)
+        if mapping.secondary_suppression
+        else frame.assign(suppression=["primary" if s == "x" else "" for s in frame.obs_status])
+    )
     frame = frame[CELL_COLUMNS]
     return Tabulation(mapping, file, year, frame, int(cube["n"].sum()), skipped, notes)
 
 
-def _finish(cells: pd.DataFrame, tables: list[StockTable], year: int, thresholds: dict, errors: pd.DataFrame | None) -> pd.DataFrame:
+def _finish(
+    cells: pd.DataFrame, tables: list[StockTable], year: int, thresholds: dict, errors: pd.DataFrame | None
+) -> pd.DataFrame:
     """Every cell of the tables in template order (cells with nobody are zeros), values and flags."""
     keys = ["table_id", "sex", "classif1", "classif2"]
     found = {tuple(r[k] for k in keys): r for r in cells.to_dict("records")}
@@ -177,7 +219,20 @@ def _finish(cells: pd.DataFrame, tables: list[StockTable], year: int, thresholds
                     status, value = "x", None
                 elif 0 < n < thresholds["unreliable_below"] or (cv is not None and cv > thresholds["max_cv"]):
                     status = "U"
-                rows.append((t.id, column.indicator, year, column.sex, classif1, column.classif2, n, estimate, value,
-                             status, None if std_err is None else round(std_err, 6),
-                             None if cv is None else round(cv, 4)))  # fmt: skip
+                rows.append(
+                    (
+                        t.id,
+                        column.indicator,
+                        year,
+                        column.sex,
+                        classif1,
+                        column.classif2,
+                        n,
+                        estimate,
+                        value,
+                        status,
+                        None if std_err is None else round(std_err, 6),
+                        None if cv is None else round(cv, 4),
+                    )
+                )
     return pd.DataFrame(rows, columns=[c for c in CELL_COLUMNS if c != "suppression"])

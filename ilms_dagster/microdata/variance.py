@@ -24,17 +24,23 @@ from ilms_dagster.microdata.sql import code_ids
 KEYS = ("table_id", "sex", "classif1", "classif2")
 
 
-def standard_errors(conn: duckdb.DuckDBPyConnection, person: str, tables: list[StockTable]) -> tuple[pd.DataFrame, list[str]]:
+def standard_errors(
+    conn: duckdb.DuckDBPyConnection, person: str, tables: list[StockTable]
+) -> tuple[pd.DataFrame, list[str]]:
     """Standard error of every cell (KEYS + se) from the person relation with stratum and psu; and notes.
 
     The persons' leaves are materialised once (integers: ~40 bytes a person); then, per table and basis, PSU
     totals of its leaves, summed into its cells through the registry's `members`, give the variance."""
     conn.execute(f"CREATE OR REPLACE TEMP TABLE design_persons AS {person}")
     try:
-        conn.execute("CREATE OR REPLACE TEMP TABLE n_h AS SELECT stratum, count(DISTINCT psu) AS n_h"
-                     " FROM design_persons GROUP BY stratum")  # fmt: skip
+        conn.execute(
+            "CREATE OR REPLACE TEMP TABLE n_h AS SELECT stratum, count(DISTINCT psu) AS n_h"
+            " FROM design_persons GROUP BY stratum"
+        )
         singletons = conn.execute("SELECT count(*) FROM n_h WHERE n_h = 1").fetchall()[0][0]
-        conn.register("codes", pd.DataFrame([(i, code) for (_, code), i in code_ids().items()], columns=["code_id", "code"]))
+        conn.register(
+            "codes", pd.DataFrame([(i, code) for (_, code), i in code_ids().items()], columns=["code_id", "code"])
+        )
         frames = [conn.execute(_table_sql(st, basis)).df() for st in tables for basis in st.table.bases]
     finally:
         conn.execute("DROP TABLE IF EXISTS temp.design_persons")
@@ -53,7 +59,7 @@ def _table_sql(st: StockTable, basis: str) -> str:
         leaves = dimensions()["status_in_employment"].members[st.status_in_employment]
         where.append(f"status_in_employment IN ({', '.join(map(str, leaves))})")
     row_leaf = st.concept or "0"
-    row_join = (f"JOIN members AS rr ON rr.dimension = '{st.concept}' AND rr.leaf = leaf.r" if st.concept else "")
+    row_join = f"JOIN members AS rr ON rr.dimension = '{st.concept}' AND rr.leaf = leaf.r" if st.concept else ""
     row_id = "rr.code_id" if st.concept else "-1"
     if st.statistic == "mean":
         u = """, t AS (SELECT s_id, r_id, m_id, sum(ye) / nullif(sum(x), 0) AS ratio, sum(x) AS xs FROM z GROUP BY ALL),
@@ -66,7 +72,7 @@ u AS (SELECT z.stratum, z.s_id, z.r_id, z.m_id,
 WITH leaf AS (
     SELECT stratum, psu, sex, {row_leaf} AS r, {status} AS m,
            sum(wm) AS wm, sum(wm * earn_c) AS en, sum(wm) FILTER (WHERE earn_c IS NOT NULL) AS ed
-    FROM design_persons WHERE {' AND '.join(where)}
+    FROM design_persons WHERE {" AND ".join(where)}
     GROUP BY ALL),
 z AS (
     SELECT stratum, psu, s.code_id AS s_id, {row_id} AS r_id, mm.code_id AS m_id,

@@ -63,7 +63,9 @@ class WorkaroundInstance(dg.DagsterInstance):
         self.add_run_tags(run.run_id, {WILL_RETRY_TAG: str(decision).lower()})
 
 
-def range_check_evaluation(instance: dg.DagsterInstance, evaluation: dg.AssetCheckEvaluation) -> dg.AssetCheckEvaluation:
+def range_check_evaluation(
+    instance: dg.DagsterInstance, evaluation: dg.AssetCheckEvaluation
+) -> dg.AssetCheckEvaluation:
     """The evaluation of a partitioned check in a range run, targeting its partition's latest materialization
     (none for a partition never materialized), as Dagster targets a one-partition step's check result."""
     records = instance.fetch_materializations(
@@ -76,6 +78,14 @@ def range_check_evaluation(instance: dg.DagsterInstance, evaluation: dg.AssetChe
             storage_id=latest.storage_id, run_id=latest.event_log_entry.run_id, timestamp=latest.timestamp
         )
     e = evaluation
-    return dg.AssetCheckEvaluation(asset_key=e.asset_key, check_name=e.check_name, passed=e.passed,
-                                   metadata=e.metadata, target_materialization_data=target, severity=e.severity,
-                                   description=e.description, blocking=e.blocking, partition=e.partition)
+    return dg.AssetCheckEvaluation(
+        asset_key=e.asset_key,
+        check_name=e.check_name,
+        passed=e.passed,
+        metadata=e.metadata,
+        target_materialization_data=target,
+        severity=e.severity,
+        description=e.description,
+        blocking=e.blocking,
+        partition=e.partition,
+    )

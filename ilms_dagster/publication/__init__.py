@@ -3,8 +3,8 @@
 Pure core (no Dagster): `publish(conn, round_, out, exports)` reads the marts once (data.py), renders the charts
 (charts.py, Altair + vl-convert), writes the release workbook (workbook.py, openpyxl), the pages (pages.py,
 Jinja2 templates shipped in templates/) and the report (report.py, HTML printed to PDF by headless Chromium)
-into `<data>/publication/<round>/`. The Dagster assets (ilms_dagster/assets/publication.py) and `ilms publish`
-(ilms_dagster/cli_publish.py) wrap it.
+into `<data>/publication/<round>/`. The Dagster assets (ilms_dagster/assets/release.py) and `ilms publish`
+(ilms_dagster/cli/publish.py) wrap it.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 import duckdb
@@ -57,8 +56,14 @@ def build_charts(data: RoundData, out: Path, step: Callable[[str], None] = lambd
     return rendered
 
 
-def publish(conn: duckdb.DuckDBPyConnection, round_: int | str, out: Path, exports: Path, pdf: bool = True,
-            step: Callable[[str], None] = lambda _: None) -> Published:  # fmt: skip
+def publish(
+    conn: duckdb.DuckDBPyConnection,
+    round_: int | str,
+    out: Path,
+    exports: Path,
+    pdf: bool = True,
+    step: Callable[[str], None] = lambda _: None,
+) -> Published:
     """Build all of round `round_`'s publication into `out`, linking the exports in `exports` (written already)."""
     data = load(conn, round_)
     done = Published(data.round, out)

@@ -23,8 +23,17 @@ KEY_FIGURES = (
     ("Nationals abroad (thousands)", "nationals_abroad_by_residence", False),
 )
 MIGRANT_CODE = {"CBR": "CBR_BIR_FOREIGN", "CCT": "CCT_CIT_NONCIT"}
-REQUIRED = ("marts.stocks", "marts.flows", "marts.returnees", "marts.corridors", "marts.completeness",
-            "marts.completeness_grid", "marts.timeliness", "staging.latest", "staging.reporting_countries")  # fmt: skip
+REQUIRED = (
+    "marts.stocks",
+    "marts.flows",
+    "marts.returnees",
+    "marts.corridors",
+    "marts.completeness",
+    "marts.completeness_grid",
+    "marts.timeliness",
+    "staging.latest",
+    "staging.reporting_countries",
+)
 
 
 class PublicationError(ValueError):
@@ -68,46 +77,81 @@ def load(conn: duckdb.DuckDBPyConnection, round_: int | str) -> RoundData:
         round_ = int(round_)
     except ValueError:
         raise PublicationError(f"round {round_!r} is not a year") from None
-    present = {f"{s}.{t}" for s, t in conn.execute("SELECT table_schema, table_name FROM information_schema.tables").fetchall()}
+    present = {
+        f"{s}.{t}" for s, t in conn.execute("SELECT table_schema, table_name FROM information_schema.tables").fetchall()
+    }
     if missing := [t for t in REQUIRED if t not in present]:
         raise PublicationError(f"the warehouse has no {', '.join(missing)}: build the models first (`ilms run`)")
     rounds = [r for (r,) in conn.execute("SELECT DISTINCT round FROM marts.timeliness ORDER BY round").fetchall()]
     if round_ not in rounds:
-        raise PublicationError(f"round {round_} is not among the rounds the marts consider "
-                               f"({', '.join(map(str, rounds)) or 'none: no submission received yet'})")  # fmt: skip
-    years = [y for (y,) in conn.execute("SELECT reference_year FROM staging.registry_rounds WHERE round = ?"
-                                        " ORDER BY reference_year", [round_]).fetchall()]  # fmt: skip
+        raise PublicationError(
+            f"round {round_} is not among the rounds the marts consider "
+            f"({', '.join(map(str, rounds)) or 'none: no submission received yet'})"
+        )
+    years = [
+        y
+        for (y,) in conn.execute(
+            "SELECT reference_year FROM staging.registry_rounds WHERE round = ? ORDER BY reference_year", [round_]
+        ).fetchall()
+    ]
     last = round_ - 1
     countries = _df(conn, "SELECT iso3, name FROM staging.reporting_countries ORDER BY iso3")
-    stocks = _df(conn, "SELECT * FROM marts.stocks WHERE sex = 'SEX_T' AND time <= ? ORDER BY ref_area, time, basis", [last])
+    stocks = _df(
+        conn, "SELECT * FROM marts.stocks WHERE sex = 'SEX_T' AND time <= ? ORDER BY ref_area, time, basis", [last]
+    )
     counts = stocks.dropna(subset=["migrant_workers_thousands"]).groupby(["ref_area", "basis"]).size()
     basis = {}
     for (country, b), n in sorted(counts.items()):
         if country not in basis or n > counts[(country, basis[country])]:
             basis[country] = b  # the basis with the most years; CBR (sorted first) on a tie
     stocks = stocks[[basis.get(c) == b for c, b in zip(stocks.ref_area, stocks.basis)]].reset_index(drop=True)
-    outflows = _df(conn, "SELECT ref_area, time, classif1, category, sex, value_thousands, vintage_round FROM marts.flows"
-                         " WHERE flow = 'outflow' AND breakdown = 'destination' AND NOT is_total AND time <= ?"
-                         " ORDER BY ref_area, time, classif1, sex", [last])  # fmt: skip
-    returnees = _df(conn, "SELECT ref_area, time, sex, returnees_thousands, outflows_thousands, return_ratio_pct,"
-                          " vintage_round FROM marts.returnees WHERE partner = 'TOTAL' AND time <= ?"
-                          " ORDER BY ref_area, time, sex", [last])  # fmt: skip
-    (corridor_year,) = conn.execute("SELECT max(time) FROM marts.corridors WHERE time <= ? AND 'ROW' NOT IN"
-                                    " (origin, destination)", [last]).fetchone()  # fmt: skip
-    corridors = _df(conn, "SELECT origin, origin_name, destination, destination_name, time, origin_reported_thousands,"
-                          " destination_reported_thousands, destination_basis, mirror_discrepancy_thousands,"
-                          " mirror_discrepancy_pct, vintage_round FROM marts.corridors WHERE time = ?"
-                          " AND 'ROW' NOT IN (origin, destination) ORDER BY origin, destination", [corridor_year])  # fmt: skip
+    outflows = _df(
+        conn,
+        "SELECT ref_area, time, classif1, category, sex, value_thousands, vintage_round FROM marts.flows"
+        " WHERE flow = 'outflow' AND breakdown = 'destination' AND NOT is_total AND time <= ?"
+        " ORDER BY ref_area, time, classif1, sex",
+        [last],
+    )
+    returnees = _df(
+        conn,
+        "SELECT ref_area, time, sex, returnees_thousands, outflows_thousands, return_ratio_pct,"
+        " vintage_round FROM marts.returnees WHERE partner = 'TOTAL' AND time <= ?"
+        " ORDER BY ref_area, time, sex",
+        [last],
+    )
+    (corridor_year,) = conn.execute(
+        "SELECT max(time) FROM marts.corridors WHERE time <= ? AND 'ROW' NOT IN (origin, destination)", [last]
+    ).fetchone()
+    corridors = _df(
+        conn,
+        "SELECT origin, origin_name, destination, destination_name, time, origin_reported_thousands,"
+        " destination_reported_thousands, destination_basis, mirror_discrepancy_thousands,"
+        " mirror_discrepancy_pct, vintage_round FROM marts.corridors WHERE time = ?"
+        " AND 'ROW' NOT IN (origin, destination) ORDER BY origin, destination",
+        [corridor_year],
+    )
     grid = _df(conn, "SELECT * FROM marts.completeness_grid ORDER BY round, ref_area, table_id, time")
     completeness = _df(conn, "SELECT * FROM marts.completeness ORDER BY ALL")
     timeliness = _df(conn, "SELECT * FROM marts.timeliness ORDER BY round, ref_area")
     missing = grid[(grid["round"] == round_) & ~grid["filled_in_round"]][["ref_area", "table_id", "family", "time"]]
     return RoundData(
-        round=round_, years=years, rounds=rounds, countries=countries, basis=basis, stocks=stocks,
-        outflows=outflows, returnees=returnees, corridors=corridors, corridor_year=corridor_year, grid=grid,
-        completeness=completeness, timeliness=timeliness, key_figures=_key_figures(conn, last, basis),
-        missing=missing.reset_index(drop=True), names=dict(zip(countries.iso3, countries.name, strict=True)),
-    )  # fmt: skip
+        round=round_,
+        years=years,
+        rounds=rounds,
+        countries=countries,
+        basis=basis,
+        stocks=stocks,
+        outflows=outflows,
+        returnees=returnees,
+        corridors=corridors,
+        corridor_year=corridor_year,
+        grid=grid,
+        completeness=completeness,
+        timeliness=timeliness,
+        key_figures=_key_figures(conn, last, basis),
+        missing=missing.reset_index(drop=True),
+        names=dict(zip(countries.iso3, countries.name, strict=True)),
+    )
 
 
 def _key_figures(conn: duckdb.DuckDBPyConnection, last: int, basis: dict[str, str]) -> pd.DataFrame:
@@ -125,7 +169,17 @@ def _key_figures(conn: duckdb.DuckDBPyConnection, last: int, basis: dict[str, st
         for country, classif2, time, value, source, vintage, status, note in found:
             if migrants and classif2 != MIGRANT_CODE.get(basis.get(country, ""), None):
                 continue
-            latest[country] = (country, position, label, value, time, source, vintage, status, note)  # sorted: latest year wins
+            latest[country] = (
+                country,
+                position,
+                label,
+                value,
+                time,
+                source,
+                vintage,
+                status,
+                note,
+            )  # sorted: latest year wins
         rows += latest.values()
     columns = ["ref_area", "position", "label", "value", "time", "source", "vintage", "obs_status", "note"]
     return pd.DataFrame(rows, columns=columns).sort_values(["ref_area", "position"]).reset_index(drop=True)

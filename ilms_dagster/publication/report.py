@@ -26,14 +26,24 @@ if TYPE_CHECKING:
     from ilms_dagster.publication.charts import RenderedChart
 
 CHROMIUM_ENV = "ILMS_CHROMIUM"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]  # fmt: skip
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def report_sections(data: RoundData, charts: list[RenderedChart]) -> list[str]:
     """The section titles of the report, in order (each starts a page)."""
-    return [f"ILMS round {data.round}: Measuring labour migration in the reporting countries",
-            *[c.title for c in regional(data, charts)], "Completeness and timeliness"]  # fmt: skip
+    return [
+        f"ILMS round {data.round}: Measuring labour migration in the reporting countries",
+        *[c.title for c in regional(data, charts)],
+        "Completeness and timeliness",
+    ]
 
 
 def regional(data: RoundData, charts: list[RenderedChart]) -> list[RenderedChart]:
@@ -44,18 +54,28 @@ def write_report_html(data: RoundData, out: Path, charts: list[RenderedChart]) -
     write_style(out)
     path = out / "report.html"
     views = chart_views(regional(data, charts))
-    path.write_text(ENV.get_template("report.html").render(
-        round=data.round, title=report_sections(data, charts)[0], countries=data.countries.to_dict("records"),
-        completeness=round_completeness(data), key_table=key_table(data, None), charts=views,
-        completeness_table=completeness_table(data), timeliness_table=timeliness_table(data)))  # fmt: skip
+    path.write_text(
+        ENV.get_template("report.html").render(
+            round=data.round,
+            title=report_sections(data, charts)[0],
+            countries=data.countries.to_dict("records"),
+            completeness=round_completeness(data),
+            key_table=key_table(data, None),
+            charts=views,
+            completeness_table=completeness_table(data),
+            timeliness_table=timeliness_table(data),
+        )
+    )
     return path
 
 
 def chromium() -> str:
     found = os.environ.get(CHROMIUM_ENV) or shutil.which("chromium") or shutil.which("chromium-browser")
     if not found or not Path(found).exists():
-        raise PublicationError(f"no Chromium to print the report to PDF: install Debian's chromium package "
-                               f"(apt-get install chromium) or set {CHROMIUM_ENV} to its path")  # fmt: skip
+        raise PublicationError(
+            f"no Chromium to print the report to PDF: install Debian's chromium package "
+            f"(apt-get install chromium) or set {CHROMIUM_ENV} to its path"
+        )
     return found
 
 

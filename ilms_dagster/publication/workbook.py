@@ -1,6 +1,6 @@
 """The release workbook of a round: a contents sheet, then one formatted sheet per published indicator with its
 observations country x year (the round's latest vintage of every value, as the ILOSTAT export publishes it:
-ilms_dagster.ilostat_export.observations), its unit, source, notes and status flags; frozen headers, column
+ilms_dagster.ilostat.export.observations), its unit, source, notes and status flags; frozen headers, column
 widths, and no text cell that a spreadsheet would take for a formula."""
 
 from __future__ import annotations
@@ -14,17 +14,28 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
-from ilms_dagster.ilostat_export import observations
+from ilms_dagster.ilostat.export import observations
 from ilms_dagster.publication.inert import FORMULA_STARTS
+from ilms_dagster.questionnaire.workbook import MARKER_NOTES
 from ilms_dagster.registry import TABLES
-from ilms_dagster.workbook import MARKER_NOTES
 
 HEADER_FILL = PatternFill("solid", fgColor="DCE6F1")
 BOLD = Font(bold=True)
 MARKER_OF = {note: marker for marker, note in MARKER_NOTES.items()}
 KEYS = ["ref_area", "sex", "classif1", "classif2"]
-COLUMNS = ["ref_area", "source", "indicator", "sex", "classif1", "classif2", "time", "obs_value", "obs_status", "note",
-           "round"]  # fmt: skip
+COLUMNS = [
+    "ref_area",
+    "source",
+    "indicator",
+    "sex",
+    "classif1",
+    "classif2",
+    "time",
+    "obs_value",
+    "obs_status",
+    "note",
+    "round",
+]
 IDX = {name: i for i, name in enumerate(COLUMNS)}
 RIGHT = Alignment(horizontal="right")
 
@@ -63,14 +74,30 @@ def _series(rows: list[tuple], labels: dict[str, str]) -> tuple[list[list], list
     out = []
     for key in sorted(grouped):
         series = grouped[key]
-        by_year = {r[IDX["time"]]: r[IDX["obs_value"]] if r[IDX["obs_value"]] is not None
-                   else MARKER_OF.get(r[IDX["note"]], "..") for r in series}  # fmt: skip
+        by_year = {
+            r[IDX["time"]]: r[IDX["obs_value"]]
+            if r[IDX["obs_value"]] is not None
+            else MARKER_OF.get(r[IDX["note"]], "..")
+            for r in series
+        }
         flags = "; ".join(f"{r[IDX['time']]}: {r[IDX['obs_status']]}" for r in series if r[IDX["obs_status"]])
-        notes = "; ".join(sorted({r[IDX["note"]] for r in series if r[IDX["note"]] and r[IDX["note"]] not in MARKER_OF}))
+        notes = "; ".join(
+            sorted({r[IDX["note"]] for r in series if r[IDX["note"]] and r[IDX["note"]] not in MARKER_OF})
+        )
         sources = "; ".join(sorted({r[IDX["source"]] for r in series if r[IDX["source"]]}))
         vintages = ", ".join(str(v) for v in sorted({int(r[IDX["round"]]) for r in series}))
-        out.append([*key[:3], labels.get(key[2], key[2]), key[3], *[by_year.get(y) for y in years],
-                    sources, notes, flags, vintages])  # fmt: skip
+        out.append(
+            [
+                *key[:3],
+                labels.get(key[2], key[2]),
+                key[3],
+                *[by_year.get(y) for y in years],
+                sources,
+                notes,
+                flags,
+                vintages,
+            ]
+        )
     return out, years
 
 
@@ -86,13 +113,25 @@ def write_release(conn: duckdb.DuckDBPyConnection, round_: int, path: Path) -> R
     contents.freeze_panes = "A5"
     for column, width in enumerate([28, 28, 60, 14, 10, 14], start=1):
         contents.column_dimensions[get_column_letter(column)].width = width
-    contents.append([text_cell(contents, f"ILMS release, round {round_}: labour migration statistics of the "
-                                         "reporting countries", bold=True)])  # fmt: skip
-    contents.append([f"Latest vintage up to the round of every accepted or published value, reference years up to "
-                     f"{round_ - 1}. '..' not available, 'x' confidential. Status flags are ILOSTAT obs_status codes."])
+    contents.append(
+        [
+            text_cell(
+                contents,
+                f"ILMS release, round {round_}: labour migration statistics of the reporting countries",
+                bold=True,
+            )
+        ]
+    )
+    contents.append(
+        [
+            f"Latest vintage up to the round of every accepted or published value, reference years up to "
+            f"{round_ - 1}. '..' not available, 'x' confidential. Status flags are ILOSTAT obs_status codes."
+        ]
+    )
     contents.append([])
-    contents.append([text_cell(contents, h, bold=True) for h in ("Sheet", "Indicator", "Title", "Unit", "Series",
-                                                                 "Observations")])  # fmt: skip
+    contents.append(
+        [text_cell(contents, h, bold=True) for h in ("Sheet", "Indicator", "Title", "Unit", "Series", "Observations")]
+    )
     sheets = {}
     for indicator in sorted(rows_by_indicator):
         table = _table_of(indicator)
@@ -104,17 +143,34 @@ def write_release(conn: duckdb.DuckDBPyConnection, round_: int, path: Path) -> R
         for column, width in enumerate(widths, start=1):
             ws.column_dimensions[get_column_letter(column)].width = width
         ws.append([text_cell(ws, f"{indicator}: {title}", bold=True)])
-        ws.append([text_cell(ws, h, bold=True) for h in ["Country", "Sex", "Category code", "Category",
-                                                          "Migratory status", *years, "Unit", "Source", "Notes",
-                                                          "Status flags", "Vintage (round)"]])  # fmt: skip
+        ws.append(
+            [
+                text_cell(ws, h, bold=True)
+                for h in [
+                    "Country",
+                    "Sex",
+                    "Category code",
+                    "Category",
+                    "Migratory status",
+                    *years,
+                    "Unit",
+                    "Source",
+                    "Notes",
+                    "Status flags",
+                    "Vintage (round)",
+                ]
+            ]
+        )
         for values in series:
-            cells = [text_cell(ws, v) for v in [*values[: 5 + len(years)], unit, *values[5 + len(years):]]]
-            for cell in cells[5: 5 + len(years)]:
+            cells = [text_cell(ws, v) for v in [*values[: 5 + len(years)], unit, *values[5 + len(years) :]]]
+            for cell in cells[5 : 5 + len(years)]:
                 cell.number_format = "#,##0.000"
                 cell.alignment = RIGHT
             ws.append(cells)
         sheets[indicator] = len(series)
-        contents.append([text_cell(contents, ws.title), indicator, title, unit, len(series), len(rows_by_indicator[indicator])])
+        contents.append(
+            [text_cell(contents, ws.title), indicator, title, unit, len(series), len(rows_by_indicator[indicator])]
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     wb.save(tmp)

@@ -29,11 +29,14 @@ def open_rounds(today: date | None = None) -> list[str]:
     """Every collection round so far: the first round to the current year's (which exists from 1 January)."""
     today = today or datetime.now(UTC).date()
     return [str(r) for r in range(int(FIRST_ROUND), today.year + 1)]
+
+
 REPORTING_COUNTRIES: list[str] = list(_CODES["reporting_countries"])
 # The usual partners (template rows), then every other ISO 3166-1 country by code: names from codes.yaml first.
 USUAL_PARTNERS: dict[str, str] = dict(_CODES["countries"])
 COUNTRY_NAMES: dict[str, str] = USUAL_PARTNERS | {
-    c.alpha_3: c.name for c in sorted(pycountry.countries, key=lambda c: c.alpha_3) if c.alpha_3 not in USUAL_PARTNERS}
+    c.alpha_3: c.name for c in sorted(pycountry.countries, key=lambda c: c.alpha_3) if c.alpha_3 not in USUAL_PARTNERS
+}
 OBS_STATUS: dict[str, str] = dict(_CODES["obs_status"])
 PARTNER_ROWS_TO_ADD: int = int(_TABLES["partner_rows_to_add"])
 
@@ -52,6 +55,8 @@ def find_country(text: object) -> str | None:
         return pycountry.countries.lookup(wanted).alpha_3
     except LookupError:
         return None
+
+
 SEX: dict[str, str] = dict(_CODES["sex"])
 MIGRATORY_STATUS: dict[str, dict[str, str]] = _CODES["migratory_status"]
 
@@ -83,11 +88,16 @@ def _code_list(spec: dict | str, countries: dict[str, str] = COUNTRY_NAMES) -> d
 # Every code a classification holds (partner lists: every ISO 3166-1 country) ...
 CLASSIFICATIONS: dict[str, dict[str, str]] = {k: _code_list(v) for k, v in _CODES["classifications"].items()}
 # ... and the rows the template lists (partner lists: the usual partners; others are added by the focal point).
-TEMPLATE_ROWS: dict[str, dict[str, str]] = {k: _code_list(v, USUAL_PARTNERS) for k, v in _CODES["classifications"].items()}
+TEMPLATE_ROWS: dict[str, dict[str, str]] = {
+    k: _code_list(v, USUAL_PARTNERS) for k, v in _CODES["classifications"].items()
+}
 # The label of every code of the registry (sex, migratory status, categories, countries), for reports and exports.
-CODE_LABELS: dict[str, str] = (dict(SEX) | {c: label for codes in MIGRATORY_STATUS.values() for c, label in codes.items()}
-                               | {c: label for codes in CLASSIFICATIONS.values() for c, label in codes.items()}
-                               | COUNTRY_NAMES)  # fmt: skip
+CODE_LABELS: dict[str, str] = (
+    dict(SEX)
+    | {c: label for codes in MIGRATORY_STATUS.values() for c, label in codes.items()}
+    | {c: label for codes in CLASSIFICATIONS.values() for c, label in codes.items()}
+    | COUNTRY_NAMES
+)
 PARTNER_PREFIXES: dict[str, str] = {k: p for k, v in _CODES["classifications"].items() if (p := _partner_prefix(v))}
 
 
@@ -122,8 +132,13 @@ class Identity:
         tokens = ["+", *rhs.split()]
         if not total or len(tokens) % 2 or any(op not in "+-" for op in tokens[::2]):
             raise ValueError(f"codes.yaml identities/{rule}: cannot read {text!r} (write `TOTAL = A + B - C`)")
-        return cls(rule, dimension, total.strip(), tuple((code, 1 if op == "+" else -1)
-                                                         for op, code in zip(tokens[::2], tokens[1::2])), partial)  # fmt: skip
+        return cls(
+            rule,
+            dimension,
+            total.strip(),
+            tuple((code, 1 if op == "+" else -1) for op, code in zip(tokens[::2], tokens[1::2])),
+            partial,
+        )
 
     @property
     def codes(self) -> set[str]:
@@ -131,8 +146,11 @@ class Identity:
 
 
 def _identities() -> list[Identity]:
-    out = [Identity.parse(rule, spec["dimension"], text) for rule, spec in _CODES["identities"].items()
-           for text in spec["sums"]]  # fmt: skip
+    out = [
+        Identity.parse(rule, spec["dimension"], text)
+        for rule, spec in _CODES["identities"].items()
+        for text in spec["sums"]
+    ]
     for spec in _CODES["classifications"].values():  # partner-country lists: TOTAL = partners + X
         if _partner_prefix(spec):
             codes = list(_code_list(spec))
@@ -207,8 +225,11 @@ class TableSpec:
     @property
     def codes_by_dimension(self) -> dict[str, set[str]]:
         """The codes each tidy column of this table may hold."""
-        return {"sex": set(SEX), "classif1": set(self.codes),
-                "classif2": {c for b in self.bases for c in MIGRATORY_STATUS[b]}}  # fmt: skip
+        return {
+            "sex": set(SEX),
+            "classif1": set(self.codes),
+            "classif2": {c for b in self.bases for c in MIGRATORY_STATUS[b]},
+        }
 
     @property
     def total_category(self) -> str:

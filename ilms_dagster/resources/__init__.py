@@ -4,8 +4,12 @@
 from importlib import import_module
 
 __all__ = ["IlmsStorage", "default_storage", "WAREHOUSE_POOL", "default_warehouse"]
-_WHERE = {"IlmsStorage": "storage", "default_storage": "storage", "WAREHOUSE_POOL": "warehouse",
-          "default_warehouse": "warehouse"}  # fmt: skip
+_WHERE = {
+    "IlmsStorage": "storage",
+    "default_storage": "storage",
+    "WAREHOUSE_POOL": "warehouse",
+    "default_warehouse": "warehouse",
+}
 
 
 def __getattr__(name: str):

@@ -22,7 +22,7 @@ from pathlib import Path
 import duckdb
 from dagster_duckdb import DuckDBResource
 
-from ilms_dagster.ilostat import ensure_import_schema
+from ilms_dagster.ilostat.imports import ensure_import_schema
 from ilms_dagster.registry import TABLES
 from ilms_dagster.resources.locations import connect_read_only, read_copy_path, warehouse_path  # noqa: F401  (re-exported)
 
@@ -121,7 +121,9 @@ def publish_read_copy(conn: duckdb.DuckDBPyConnection, path: Path | None = None)
     beside it and swap it in as the read copy in one rename: readers holding the previous copy keep it intact,
     new readers get the new one, and nobody ever holds the warehouse itself."""
     (main,) = conn.execute("SELECT current_database()").fetchone()
-    path = path or Path(conn.execute("SELECT path FROM duckdb_databases() WHERE database_name = ?", [main]).fetchone()[0])
+    path = path or Path(
+        conn.execute("SELECT path FROM duckdb_databases() WHERE database_name = ?", [main]).fetchone()[0]
+    )
     target = read_copy_path(path)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     tmp.unlink(missing_ok=True)
@@ -161,9 +163,22 @@ def replace_partition(
         "INSERT INTO raw.submissions (sha256, round, ref_area, original_name, size_bytes, received_at, archive_path,"
         " template_version, submission_date, focal_point, institution)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-        [submission[k] for k in ("sha256", "round", "ref_area", "original_name", "size_bytes", "received_at",
-                                 "archive_path", "template_version", "submission_date", "focal_point",
-                                 "institution")],  # fmt: skip
+        [
+            submission[k]
+            for k in (
+                "sha256",
+                "round",
+                "ref_area",
+                "original_name",
+                "size_bytes",
+                "received_at",
+                "archive_path",
+                "template_version",
+                "submission_date",
+                "focal_point",
+                "institution",
+            )
+        ],
     )
     for table_id, parquet in parquet_by_table.items():
         conn.execute(f"DELETE FROM ilmq.{table_id} WHERE round = ? AND ref_area = ?", [int(round_), country])
@@ -186,19 +201,29 @@ def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConn
     conn.execute("COMMIT")
 
 
-def content_digest(conn: duckdb.DuckDBPyConnection, schemas: Iterable[str] = ("raw", "ilmq", "validation", "staging", "marts")) -> str:
+def content_digest(
+    conn: duckdb.DuckDBPyConnection, schemas: Iterable[str] = ("raw", "ilmq", "validation", "staging", "marts")
+) -> str:
     """A sha256 of the distinct rows of every table of `schemas`, in a fixed order, without the columns that
     differ between identical runs (timestamps, archive paths): equal digests mean the same content. Distinct:
     re-checking a partition appends the same verdict again to `validation.partition_status` (a history), which
     adds no content."""
     digest = hashlib.sha256()
-    tables = conn.execute("SELECT table_schema, table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE'"
-                          " AND list_contains(?, table_schema) ORDER BY ALL", [list(schemas)]).fetchall()  # fmt: skip
+    tables = conn.execute(
+        "SELECT table_schema, table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE'"
+        " AND list_contains(?, table_schema) ORDER BY ALL",
+        [list(schemas)],
+    ).fetchall()
     for schema, table in tables:
-        columns = [name for name, kind in conn.execute(
-            "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = ? AND table_name = ?"
-            " ORDER BY ordinal_position", [schema, table]).fetchall()
-            if name not in VOLATILE_COLUMNS and not kind.startswith("TIMESTAMP")]  # fmt: skip
+        columns = [
+            name
+            for name, kind in conn.execute(
+                "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = ? AND table_name = ?"
+                " ORDER BY ordinal_position",
+                [schema, table],
+            ).fetchall()
+            if name not in VOLATILE_COLUMNS and not kind.startswith("TIMESTAMP")
+        ]
         digest.update(f"{schema}.{table}({','.join(columns)})".encode())
         if columns:
             select = ", ".join(f'"{c}"' for c in columns)
@@ -217,7 +242,7 @@ def latest_values(conn: duckdb.DuckDBPyConnection, country: str, years: list[int
     Published ILOSTAT values imported by `ilms import-ilostat` are the vintage of round 0
     (ilostat.PUBLISHED_ROUND), so they are offered where no round reported the value, and the newest
     submitted round wins everywhere else."""
-    from ilms_dagster.workbook import MARKER_NOTES
+    from ilms_dagster.questionnaire.workbook import MARKER_NOTES
 
     marker_of = {note: marker for marker, note in MARKER_NOTES.items()}
     values: dict[tuple, float | str] = {}
@@ -228,6 +253,6 @@ def latest_values(conn: duckdb.DuckDBPyConnection, country: str, years: list[int
             " QUALIFY row_number() OVER (PARTITION BY indicator, time, classif1, sex, classif2 ORDER BY round DESC) = 1",
             [country, years],
         ).fetchall()
-        for time, classif1, sex, classif2, value, note in rows:
-            values[(table, time, classif1, sex, classif2)] = value if value is not None else marker_of.get(note, "..")
+        for year, classif1, sex, classif2, value, note in rows:
+            values[(table, year, classif1, sex, classif2)] = value if value is not None else marker_of.get(note, "..")
     return values

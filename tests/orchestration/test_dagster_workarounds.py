@@ -23,9 +23,18 @@ def test_bug_1_job_backfill_range_runs_still_take_the_first_partitions_tags():
 
 
 def test_workaround_1_drops_the_dimension_tags_of_range_runs_only():
-    stale = {RANGE_START: "BRN|2024", RANGE_END: "VNM|2024", "dagster/partition/country": "BRN",
-             "dagster/partition/round": "2024", "dagster/backfill": "b"}  # fmt: skip
-    assert without_stale_dimension_tags(stale) == {RANGE_START: "BRN|2024", RANGE_END: "VNM|2024", "dagster/backfill": "b"}
+    stale = {
+        RANGE_START: "BRN|2024",
+        RANGE_END: "VNM|2024",
+        "dagster/partition/country": "BRN",
+        "dagster/partition/round": "2024",
+        "dagster/backfill": "b",
+    }
+    assert without_stale_dimension_tags(stale) == {
+        RANGE_START: "BRN|2024",
+        RANGE_END: "VNM|2024",
+        "dagster/backfill": "b",
+    }
     one = {"dagster/partition": "BRN|2024", "dagster/partition/country": "BRN", "dagster/partition/round": "2024"}
     assert without_stale_dimension_tags(one) == one and without_stale_dimension_tags(None) is None
 

@@ -10,7 +10,7 @@ import shutil
 from dagster._core.storage.event_log.sqlite.consolidated_sqlite_event_log import ConsolidatedSqliteEventLogStorage
 from dagster._core.storage.runs import SqliteRunStorage
 
-from ilms_dagster.instance import SHIPPED_DAGSTER_YAML, instance_at
+from ilms_dagster.orchestration.instance import SHIPPED_DAGSTER_YAML, instance_at
 from ilms_dagster.orchestration.sqlite_connections import PooledSqliteEventLogStorage, PooledSqliteRunStorage
 
 

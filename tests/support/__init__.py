@@ -1,0 +1,1 @@
+"""Harnesses the tests and benchmarks share (a real `dagster dev` driven through its GraphQL API)."""
