@@ -21,7 +21,7 @@ from pathlib import Path
 import duckdb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import README, write_section  # noqa: E402
+from harness import write_section  # noqa: E402
 
 from ilms_dagster.checks import record, run_expectations, validate_submission
 from ilms_dagster.intake.submissions import StagedSubmission, archive, stage
@@ -93,7 +93,7 @@ def main() -> None:
         f"{load / total:.0%} of the ingest time"
     )
     print("\n".join(lines))
-    write_section("ingest", "```\n" + "\n".join(lines) + "\n```", doc=README)
+    write_section("ingest", "```\n" + "\n".join(lines) + "\n```")
 
 
 if __name__ == "__main__":

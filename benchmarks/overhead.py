@@ -103,7 +103,6 @@ def main() -> None:
     text = "\n".join(lines)
     print(text)
     write_section("overhead", text)
-    write_section("overhead", text, doc=README)
     write_section("main-output", "```\n" + abridged(whole["output"]) + "\n```", doc=README)
 
 

@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
-PROFILES = yaml.safe_load((Path(__file__).resolve().parents[1] / "ilms_dagster" / "sample_profiles.yaml").read_text())
+from ilms_dagster.questionnaire.samples import PROFILES
+
 ISO_NUMERIC = {
     "BRN": 96,
     "KHM": 116,

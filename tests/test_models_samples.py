@@ -2,7 +2,7 @@
 workbooks go through the real intake (archive, parse, expectation suites, stage) and the one-transaction load
 with the SQL rules and the verdict in validation.partition_status, then every model asset is materialized
 in a real Dagster run.
-The README's completeness figures and analyst queries are checked against the result."""
+The analysts' page's completeness figures and analyst queries are checked against the result."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from ilms_dagster.registry import REPORTING_COUNTRIES, ROUNDS, TABLES, open_roun
 from ilms_dagster.resources import IlmsStorage
 from ilms_dagster.resources.warehouse import ensure_schema, replace_partition, transaction
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ANALYSTS = Path(__file__).resolve().parents[1] / "docs" / "analysts.md"  # the analysts' page
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +79,7 @@ def completeness_figures(path: Path) -> str:
 
 
 def readme_queries() -> list[str]:
-    section = README.read_text().split("\n## Indicators", 1)[1].split("\n## ", 1)[0]
+    section = ANALYSTS.read_text().split("\n## Indicators", 1)[1].split("\n## ", 1)[0]
     return re.findall(r"```sql\n(.*?)```", section, re.S)
 
 
@@ -125,7 +125,7 @@ def test_completeness_reports_every_country_and_the_headline_and_the_readme_show
     (overall,) = _query(path, "SELECT filled_cells, expected_cells FROM marts.completeness WHERE level = 'overall'")
     assert overall == (headline[0], len(REPORTING_COUNTRIES) * len(TABLES) * len(years))
     figures = completeness_figures(path)
-    assert figures in README.read_text(), f"update the README's completeness figures to:\n{figures}"
+    assert figures in ANALYSTS.read_text(), f"update the completeness figures of docs/analysts.md to:\n{figures}"
 
 
 def test_the_readme_analyst_queries_run_as_written_on_the_sample_warehouse(samples):
@@ -171,13 +171,13 @@ def test_summary_prints_the_headline_completeness(samples, monkeypatch):
 
 
 def analyst_commands() -> list[str]:
-    section = README.read_text().split("\n## Analysts", 1)[1].split("\n## ", 1)[0]
+    section = ANALYSTS.read_text().split("\n## Indicators", 1)[0]
     block = re.findall(r"```bash\n(.*?)```", section, re.S)[0]
     return [line.split("  #")[0].strip() for line in block.splitlines() if line.strip()]
 
 
 def test_the_readme_analyst_commands_run_as_written(samples, tmp_path, monkeypatch):
-    """Every line of the README's analyst block, from a project folder holding data/warehouse_read.duckdb: the
+    """Every line of the analysts' page's analyst block, from a project folder holding data/warehouse_read.duckdb: the
     `ilms` lines through the CLI, the Python one-liner in a real interpreter (`uv run python` = this one)."""
     import shutil
     import subprocess

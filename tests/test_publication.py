@@ -32,7 +32,7 @@ from ilms_dagster.publication.charts import PNG_SCALE, chart_specs
 from ilms_dagster.publication.inert import write_csv
 from ilms_dagster.publication.pages import pct
 from ilms_dagster.publication.report import report_sections
-from ilms_dagster.publication.workbook import write_release
+from ilms_dagster.publication.release_workbook import write_release
 from ilms_dagster.registry import REPORTING_COUNTRIES, ROUNDS
 from ilms_dagster.resources import IlmsStorage
 from ilms_dagster.resources.warehouse import WarehouseResource
