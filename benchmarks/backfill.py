@@ -28,12 +28,14 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1] / "tests")]
+sys.path[:0] = [
+    str(Path(__file__).resolve().parent),
+    str(Path(__file__).resolve().parents[1]),
+]  # harness, tests.support
 
 import dagster as dg
 import duckdb
 from harness import digest, measure, write_section
-from support.dagster_dev import backfill_asset_keys, dagster_dev, ensure_partitions, lock_errors
 
 from ilms_dagster.assets.operations import inbox_sensor
 from ilms_dagster.definitions import defs
@@ -42,6 +44,7 @@ from ilms_dagster.orchestration.instance import instance_at
 from ilms_dagster.questionnaire.samples import ensure_samples
 from ilms_dagster.registry import REPORTING_COUNTRIES, TABLES
 from ilms_dagster.resources import IlmsStorage
+from tests.support.dagster_dev import backfill_asset_keys, dagster_dev, ensure_partitions, lock_errors
 
 INBOX_SENSOR = inbox_sensor.name
 SENSOR_TICK_GRACE_SECONDS = 10

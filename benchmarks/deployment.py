@@ -18,13 +18,16 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1] / "tests")]
+sys.path[:0] = [
+    str(Path(__file__).resolve().parent),
+    str(Path(__file__).resolve().parents[1]),
+]  # harness, tests.support
 import dagster as dg  # noqa: E402
 from harness import PROJECT, write_section  # noqa: E402
-from support.dagster_dev import DagsterDev, backfill_asset_keys, ensure_partitions  # noqa: E402
 
 from ilms_dagster.orchestration import topology as deploy  # noqa: E402
 from ilms_dagster.registry import REPORTING_COUNTRIES, ROUNDS  # noqa: E402
+from tests.support.dagster_dev import DagsterDev, backfill_asset_keys, ensure_partitions  # noqa: E402
 
 DOC = PROJECT / "docs" / "deployment.md"
 
@@ -90,7 +93,7 @@ def backfill_seconds(topology: deploy.Topology, rounds: list[str]) -> float:
 
 
 def _wait(client: DagsterDev, backfill_id: str) -> dict:
-    from support.dagster_dev import FINISHED
+    from tests.support.dagster_dev import FINISHED
 
     while (status := client.backfill(backfill_id))["status"] not in FINISHED:
         time.sleep(1)

@@ -2,7 +2,7 @@
 
 On a temporary project: the files are imported by the Dagster asset raw/ilostat_imports and the models built
 (dg.materialize, as the UI does); every imported value is looked up in staging.latest; the SQL validation rules
-run on the imported rows (each country's rows, all years, as one submission, as tests/test_checks_ilostat.py
+run on the imported rows (each country's rows, all years, as one submission, as tests/checks/test_checks_ilostat.py
 does); round 2024 is exported by the export assets, the ILOSTAT CSV re-imported into a fresh warehouse and the
 SDMX-CSV re-read with pysdmx. Writes the figures into docs/ilostat.md, between its markers.
 Usage: uv run python benchmarks/ilostat_figures.py

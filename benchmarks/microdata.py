@@ -25,9 +25,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(
-    0, str(ROOT / "tests")
-)  # the synthetic LFS generator is a test/benchmark harness (tests/microdata_synth.py)
+sys.path.insert(0, str(ROOT))  # the synthetic LFS generator is a test harness: tests/support/microdata_synth.py
 DOCS = ROOT / "docs" / "microdata.md"
 START, END = "<!-- benchmark:start -->", "<!-- benchmark:end -->"
 
@@ -163,7 +161,8 @@ def main() -> None:
 
     import pandas as pd
     import yaml
-    from microdata_synth import mapping_spec, synthetic_lfs, write_survey
+
+    from tests.support.microdata_synth import mapping_spec, synthetic_lfs, write_survey
 
     with tempfile.TemporaryDirectory(prefix="ilms-microdata-bench-") as tmp:
         tmp = Path(tmp)

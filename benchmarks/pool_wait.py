@@ -19,12 +19,12 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "benchmarks"), str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT / "benchmarks"), str(ROOT)]
 
 from harness import write_section  # noqa: E402
-from test_recovery import start, wait_for_output, warehouse_held  # noqa: E402
 
 from ilms_dagster.orchestration.instance import SHIPPED_DAGSTER_YAML, instance_at  # noqa: E402
+from tests.orchestration.test_recovery import start, wait_for_output, warehouse_held  # noqa: E402
 
 TARGET = 1 / 3  # CPU seconds per second of waiting
 

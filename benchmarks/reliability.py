@@ -1,4 +1,4 @@
-"""Run the bad-input corpus (tests/corpus.py), one fresh process per kind, and write docs/reliability.md.
+"""Run the bad-input corpus (tests/support/corpus.py), one fresh process per kind, and write docs/reliability.md.
 
     uv run python benchmarks/reliability.py            # writes docs/reliability.md
     uv run python benchmarks/reliability.py --print    # prints the table only
@@ -27,9 +27,9 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT)]
 
-from corpus import CORPUS_ENV, KINDS, good  # noqa: E402
+from tests.support.corpus import CORPUS_ENV, KINDS, good  # noqa: E402
 
 TIMEOUT = 120
 ROUND, COUNTRY = "2024", "QAA"
@@ -47,9 +47,8 @@ def build(kind: str, root: Path) -> Path:
 
 def child(root: Path, path: Path, results) -> None:
     """In the forked child: take the partition through intake, put one result on the queue."""
-    from corpus import attempt
-
     from ilms_dagster.resources import IlmsStorage
+    from tests.support.corpus import attempt
 
     storage = IlmsStorage(data_dir=str(root), inbox_dir=str(root / "inbox"))
     started = time.monotonic()
@@ -147,8 +146,8 @@ def render(results: list[dict]) -> str:
     lines = [
         "# Reliability: the bad-input corpus",
         "",
-        "Written by `uv run python benchmarks/reliability.py` from the corpus of `tests/corpus.py` (which",
-        "`tests/test_corpus.py` asserts kind by kind and in one real Dagster run). Each kind runs in a child process",
+        "Written by `uv run python benchmarks/reliability.py` from the corpus of `tests/support/corpus.py` (which",
+        "`tests/questionnaire/test_corpus.py` asserts kind by kind and in one real Dagster run). Each kind runs in a child process",
         "forked for it, through the project's intake (find, archive, limits, parse, stage, expectation suites) with the corpus",
         f"limits ({', '.join(f'{k}={v}' for k, v in CORPUS_ENV.items())}); a process still running after {TIMEOUT} s",
         "would be a hang, one that dies or raises anything but the project's own errors a crash. Peak memory is",

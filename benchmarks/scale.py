@@ -23,14 +23,14 @@ import zipfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import duckdb  # noqa: E402
 from harness import digest, ingest_run_seconds, measure, write_section  # noqa: E402
-from test_models_samples import readme_queries  # noqa: E402  (the README's queries, as its test reads them)
 
 from ilms_dagster.questionnaire.samples import sample_values  # noqa: E402
 from ilms_dagster.questionnaire.template import write_workbook  # noqa: E402
 from ilms_dagster.registry import REPORTING_COUNTRIES  # noqa: E402
+from tests.models.test_models_samples import readme_queries  # noqa: E402  (the README's queries, as its test reads them)
 
 FAKE = ["X" + a + b for a, b in itertools.product(string.ascii_uppercase, repeat=2)]
 

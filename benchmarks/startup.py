@@ -6,7 +6,7 @@ to docs/performance.md between `<!-- startup:begin -->` and `<!-- startup:end --
     uv run python benchmarks/startup.py --runs 3 --print
 
 Targets (issue 32): `ilms sql "SELECT 1"` <= 1.5 s and `ilms --help` <= 1 s on a quiet 2-core machine.
-`tests/test_startup.py` checks what these commands import (no Dagster, no pandas); this script measures time.
+`tests/cli/test_startup.py` checks what these commands import (no Dagster, no pandas); this script measures time.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ SECTION = """## Start-up of the analyst commands
 `uv run python benchmarks/startup.py` starts each command in a fresh interpreter (one warm-up run, then several
 runs; the median) on an empty warehouse file, beside `python -c "import duckdb"`, the floor any DuckDB command pays.
 The analysts' commands (`ilms --help`, `ilms sql`, `ilms export`) import neither Dagster nor pandas: each command
-imports what it uses when it runs (`tests/test_startup.py` checks the modules imported, not the time).
+imports what it uses when it runs (`tests/cli/test_startup.py` checks the modules imported, not the time).
 
 {block}"""
 

@@ -13,8 +13,8 @@ from dagster_duckdb import DuckDBResource
 from ilms_dagster.partitions import round_partitions
 from ilms_dagster.publication import build_charts, load, release_path
 from ilms_dagster.publication.pages import write_pages
-from ilms_dagster.publication.report import print_pdf, write_report_html
 from ilms_dagster.publication.release_workbook import write_release
+from ilms_dagster.publication.report import print_pdf, write_report_html
 from ilms_dagster.resources import WAREHOUSE_POOL, IlmsStorage
 
 MARTS = [

@@ -2,7 +2,7 @@
 
 Suites are data (GX 1.x JSON); their `{"$PARAMETER": name}` values are filled per table and round from the
 registry, so one suite serves every table of its families. Two engines run the same suite and give the same
-findings (tests/test_expectations_engines.py):
+findings (tests/checks/test_expectations_engines.py):
 
 - `duckdb` (default): each expectation is translated to one SQL query over every table of the submission at
   once (the parameters joined per table), in an in-memory DuckDB: one pass per expectation for the whole

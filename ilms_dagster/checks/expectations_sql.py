@@ -3,7 +3,7 @@
 Each GX expectation type the suites use has a SQL predicate here; its `{"$PARAMETER": name}` kwargs become
 columns of a per-table parameter relation (the same `parameters` GX is given), joined to the rows by table.
 Findings are built from the expectation's meta exactly as the GX engine builds them, so both engines give
-the same findings (tests/test_expectations_engines.py).
+the same findings (tests/checks/test_expectations_engines.py).
 """
 
 from __future__ import annotations

@@ -18,8 +18,8 @@ import duckdb
 
 from ilms_dagster.publication.data import PublicationError, RoundData, load
 from ilms_dagster.publication.pages import write_pages
-from ilms_dagster.publication.report import start_printing, write_report_html
 from ilms_dagster.publication.release_workbook import Release, write_release
+from ilms_dagster.publication.report import start_printing, write_report_html
 
 if TYPE_CHECKING:  # Altair (~1 s to import) loads when charts are built, not with the definitions
     from ilms_dagster.publication.charts import RenderedChart

@@ -3,7 +3,7 @@
 Both readers give the same thing: `{sheet name: grid}`, a grid being a list of rows of cell values, rows and
 columns counted from A1 whatever the sheet's used range. The readers spell an empty cell ('' or None) and a
 whole number (2024.0 or 2024) differently; `plain` makes them one, and the parser reads every cell through it,
-so the two readers cannot disagree on a cell (tests/test_reader.py compares them on every sample submission).
+so the two readers cannot disagree on a cell (tests/questionnaire/test_reader.py compares them on every sample submission).
 """
 
 from __future__ import annotations

@@ -47,7 +47,7 @@ def fails() -> None:
 def test_bug_2_dagster_still_stores_a_failure_before_its_retry_decision(tmp_path):
     """dagster-io/dagster#34204, on Dagster's own instance class: when the FAILURE status lands the run has no
     retry decision yet, and the backfill daemon's completion check already calls its backfill complete (the
-    workaround's behaviour is tests/test_run_retries.py)."""
+    workaround's behaviour is tests/orchestration/test_run_retries.py)."""
     (tmp_path / "dagster.yaml").write_text(
         "run_retries:\n  enabled: true\n  max_retries: 2\n  retry_on_asset_or_op_failure: true\ntelemetry:\n  enabled: false\n"
     )

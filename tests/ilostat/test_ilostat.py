@@ -21,7 +21,7 @@ from ilms_dagster.ilostat.imports import INDICATORS, PUBLISHED_ROUND
 from ilms_dagster.resources import IlmsStorage
 from ilms_dagster.resources.warehouse import latest_values
 
-SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "ilostat-sample"
+SAMPLE = Path(__file__).resolve().parents[3] / "shared" / "ilostat-sample"
 FILES = sorted(SAMPLE.glob("*.csv"))
 KEY = ["ref_area", "indicator", "sex", "classif1", "classif2", "time"]
 runner = CliRunner()

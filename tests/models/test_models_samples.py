@@ -25,7 +25,7 @@ from ilms_dagster.registry import REPORTING_COUNTRIES, ROUNDS, TABLES, open_roun
 from ilms_dagster.resources import IlmsStorage
 from ilms_dagster.resources.warehouse import ensure_schema, replace_partition, transaction
 
-ANALYSTS = Path(__file__).resolve().parents[1] / "docs" / "analysts.md"  # the analysts' page
+ANALYSTS = Path(__file__).resolve().parents[2] / "docs" / "analysts.md"  # the analysts' page
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +102,7 @@ def test_every_model_asset_materializes_with_its_documented_column_schema(sample
         )
         assert {c.name: c.type for c in columns} == types
         rows = _query(path, f"SELECT count(*) FROM {model.table}")[0][0]
-        # revisions of published ILOSTAT figures need an import (tests/test_ilostat.py); the samples have none
+        # revisions of published ILOSTAT figures need an import (tests/ilostat/test_ilostat.py); the samples have none
         assert metadata["dagster/row_count"].value == rows and (rows > 0 or model.name == "revisions_of_published")
 
 

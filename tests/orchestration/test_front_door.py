@@ -22,9 +22,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 from playwright.sync_api import expect, sync_playwright
-from support.dagster_dev import LAUNCH_BACKFILL, backfill_asset_keys, dagster_dev, ensure_partitions, free_port
 
 from ilms_dagster.definitions import defs
+from tests.support.dagster_dev import LAUNCH_BACKFILL, backfill_asset_keys, dagster_dev, ensure_partitions, free_port
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,6 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 import pytest
-from test_ilostat import FILES, import_and_build, query, resources
 from typer.testing import CliRunner
 
 from ilms_dagster.assets.ilostat_files import ilostat_bulk_csv, sdmx_csv
@@ -17,6 +16,7 @@ from ilms_dagster.assets.sql_models import MODEL_ASSETS
 from ilms_dagster.cli import app
 from ilms_dagster.ilostat.export import DIMENSIONS, read_sdmx_csv
 from ilms_dagster.ilostat.imports import COLUMNS, read_file
+from tests.ilostat.test_ilostat import FILES, import_and_build, query, resources
 
 runner = CliRunner()
 OBS = ["ref_area", "indicator", "sex", "classif1", "classif2", "time", "obs_value", "obs_status", "note", "source"]

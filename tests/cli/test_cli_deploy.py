@@ -34,5 +34,5 @@ def test_deploy_up_names_the_extra_when_its_packages_are_missing(tmp_path):
 
 
 def test_the_test_environment_has_the_extra():
-    """The suite runs with the extra (the dev group includes it), so tests/test_deploy.py can run the topology."""
+    """The suite runs with the extra (the dev group includes it), so tests/orchestration/test_deploy.py can run the topology."""
     assert missing_packages() == [] and set(DEPLOY_PACKAGES.values()) >= {"celery", "psycopg2-binary"}

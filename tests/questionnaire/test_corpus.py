@@ -1,12 +1,12 @@
-"""The bad-input corpus (tests/corpus.py): every kind gets its outcome and a message naming file, sheet, cell
+"""The bad-input corpus (tests/support/corpus.py): every kind gets its outcome and a message naming file, sheet, cell
 and rule; a real Dagster run over all of them at once leaves the warehouse's content exactly as it was."""
 
 from __future__ import annotations
 
 import pytest
-from corpus import CORPUS_ENV, KINDS, REJECTED, attempt, good
 
 from ilms_dagster.resources import IlmsStorage
+from tests.support.corpus import CORPUS_ENV, KINDS, REJECTED, attempt, good
 
 ROUND, COUNTRY = "2024", "QAA"
 
@@ -83,7 +83,7 @@ def test_the_worst_cases_are_refused_or_accepted_in_a_child_process():
     import sys
     from pathlib import Path
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
     import reliability
 
     heaviest = [

@@ -5,7 +5,7 @@ code on real files (openpyxl-written workbooks, real zips, FIFOs, symlinks), wit
 its path; `outcome` is "rejected" (nothing reaches the warehouse), "flagged" (parsed, and the expectation
 suites find an error: the checks block it) or "accepted"; `fragments` must all appear in the message.
 `CORPUS_ENV` lowers the size limits so that the size kinds stay small files (the samples fit well under them).
-Used by tests/test_corpus.py and benchmarks/reliability.py (docs/reliability.md).
+Used by tests/questionnaire/test_corpus.py and benchmarks/reliability.py (docs/reliability.md).
 """
 
 from __future__ import annotations

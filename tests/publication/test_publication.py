@@ -1,7 +1,7 @@
 """The publication on the sample warehouse (the latest round's ten sample workbooks through the real intake,
 checks and models: test_models_samples' fixture, built once for the module), made by its real Dagster assets with
 the round's ILOSTAT exports: chart files, release workbook, formula-safe text, the report's PDF; then the pages in
-real headless Chromium (Debian's package, launched as tests/test_ui.py does): overview, a country profile on a
+real headless Chromium (Debian's package, launched as tests/assets/test_ui.py does): overview, a country profile on a
 phone's viewport, the coordinator's and the download page open with no console error, show the marts' figures
 (asserted on the DOM), load every chart and link to files that exist; screenshots in tests/artifacts/."""
 
@@ -22,8 +22,6 @@ from openpyxl import load_workbook
 from PIL import Image, ImageStat
 from playwright.sync_api import sync_playwright
 from pypdf import PdfReader
-from test_models_samples import samples  # noqa: F401  (the module's sample warehouse fixture)
-from test_ui import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 
 from ilms_dagster.assets.ilostat_files import ilostat_bulk_csv, sdmx_csv
 from ilms_dagster.assets.release import PUBLICATION_ASSETS
@@ -31,11 +29,13 @@ from ilms_dagster.publication import PublicationError, load, release_path
 from ilms_dagster.publication.charts import PNG_SCALE, chart_specs
 from ilms_dagster.publication.inert import write_csv
 from ilms_dagster.publication.pages import pct
-from ilms_dagster.publication.report import report_sections
 from ilms_dagster.publication.release_workbook import write_release
+from ilms_dagster.publication.report import report_sections
 from ilms_dagster.registry import REPORTING_COUNTRIES, ROUNDS
 from ilms_dagster.resources import IlmsStorage
 from ilms_dagster.resources.warehouse import WarehouseResource
+from tests.assets.test_ui import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+from tests.models.test_models_samples import samples  # noqa: F401  (the module's sample warehouse fixture)
 
 ROUND = ROUNDS[-1]
 COUNTRIES = sorted(REPORTING_COUNTRIES)

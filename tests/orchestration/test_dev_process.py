@@ -15,7 +15,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from support.dagster_dev import free_port
+
+from tests.support.dagster_dev import free_port
 
 pytestmark = pytest.mark.slow
 

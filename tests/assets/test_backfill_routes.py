@@ -24,7 +24,6 @@ import time
 import dagster as dg
 import duckdb
 import pytest
-from support.dagster_dev import backfill_asset_keys, dagster_dev, ensure_partitions
 
 from ilms_dagster.assets.ilmq import SUBMISSION_CHECK, SUBMISSIONS_KEY, TABLE_CHECK, table_key
 from ilms_dagster.definitions import defs
@@ -34,6 +33,7 @@ from ilms_dagster.questionnaire.samples import DELIBERATE_MISTAKES
 from ilms_dagster.registry import REPORTING_COUNTRIES, TABLES
 from ilms_dagster.resources import IlmsStorage
 from ilms_dagster.resources.storage import PROJECT_ROOT
+from tests.support.dagster_dev import backfill_asset_keys, dagster_dev, ensure_partitions
 
 pytestmark = pytest.mark.slow
 

@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from microdata_synth import mapping_spec, synthetic_lfs, write_survey
 
 from ilms_dagster.microdata import MicrodataError, load_mapping, tabulate, write_outputs
 from ilms_dagster.registry import IDENTITIES, TABLES
+from tests.support.microdata_synth import mapping_spec, synthetic_lfs, write_survey
 
 # The hand-made survey, in standard terms: one person a row. isic = ISIC rev.4 section, isco = ISCO-08 4-digit
 # code, icse = ICSE-93, birth/cit = ISO3 (None: not stated), None elsewhere = not asked / not stated.

@@ -9,7 +9,7 @@ population (working-age population / 0.78), the foreign-born share, participatio
 mean earnings of employees are the country's; migrants come from the profile's origins and work more in
 agriculture, manufacturing and construction.
 
-    uv run python tests/microdata_synth.py --country THA --persons 200000 --out data/microdata/2024/THA_LFS_2023.dta
+    uv run python tests/support/microdata_synth.py --country THA --persons 200000 --out data/microdata/2024/THA_LFS_2023.dta
 
 writes the file (format from the extension: .dta, .sav, .parquet, .csv) and, with --mapping, the matching
 mapping file.

@@ -12,7 +12,7 @@ import pytest
 from ilms_dagster.checks.rules import run_sql_rules
 from ilms_dagster.resources.warehouse import ensure_schema
 
-SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "ilostat-sample"
+SAMPLE = Path(__file__).resolve().parents[3] / "shared" / "ilostat-sample"
 TABLE_OF = {  # ILOSTAT indicator file -> the ILMQ table holding it
     "MFL_FEMP_SEX_OCU_NB": "inflow_by_occupation",
     "MNA_OEMP_SEX_ECO_NB": "outflow_by_activity",

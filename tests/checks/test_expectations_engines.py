@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from test_checks import EXPECTATION_CASES, ROUND, _mutated, clean_tables  # noqa: F401  (a fixture)
 
 from ilms_dagster.checks import run_expectations
 from ilms_dagster.questionnaire.samples import DELIBERATE_MISTAKES, ensure_samples
 from ilms_dagster.questionnaire.workbook import parse_workbook
 from ilms_dagster.registry import ROUNDS
+from tests.checks.test_checks import EXPECTATION_CASES, ROUND, _mutated, clean_tables  # noqa: F401  (a fixture)
 
 
 def both(tables: dict, round_: str) -> tuple[list[dict], list[dict]]:

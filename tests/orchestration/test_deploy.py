@@ -16,12 +16,12 @@ from pathlib import Path
 import dagster as dg
 import psycopg2
 import pytest
-from support.dagster_dev import FINISHED, DagsterDev, backfill_asset_keys, ensure_partitions, lock_errors
 
 from ilms_dagster.definitions import defs
 from ilms_dagster.orchestration import topology as deploy
 from ilms_dagster.registry import REPORTING_COUNTRIES, ROUNDS
 from ilms_dagster.resources.warehouse import connect_read_only
+from tests.support.dagster_dev import FINISHED, DagsterDev, backfill_asset_keys, ensure_partitions, lock_errors
 
 pytestmark = pytest.mark.slow
 

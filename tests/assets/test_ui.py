@@ -3,7 +3,7 @@ temporary instance and data folder, a backfill launched through its GraphQL API 
 Chromium (Debian's package, never a Playwright download), logged in by the token URL, on the asset catalog and an
 ILMQ table's page.
 
-Run alone: `uv run --frozen pytest tests/test_ui.py`; the screenshots land in tests/artifacts/.
+Run alone: `uv run --frozen pytest tests/assets/test_ui.py`; the screenshots land in tests/artifacts/.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from pathlib import Path
 import dagster as dg
 import pytest
 from playwright.sync_api import expect, sync_playwright
-from support.dagster_dev import backfill_asset_keys, dagster_dev, ensure_partitions, lock_errors
 
 from ilms_dagster.definitions import defs
 from ilms_dagster.intake.submissions import StagedSubmission
@@ -23,6 +22,7 @@ from ilms_dagster.partitions import submission_partitions
 from ilms_dagster.registry import REPORTING_COUNTRIES, TABLES
 from ilms_dagster.resources import IlmsStorage
 from ilms_dagster.resources.warehouse import connect_read_only
+from tests.support.dagster_dev import backfill_asset_keys, dagster_dev, ensure_partitions, lock_errors
 
 pytestmark = pytest.mark.slow  # 4-10 min: dagster dev, a backfill of 20 partitions, a browser
 ROUNDS = ["2023", "2024"]  # no DELIBERATE_MISTAKES in these rounds: every partition must succeed
@@ -38,7 +38,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-ARTIFACTS = Path(__file__).parent / "artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"  # tests/artifacts
 UI_TIMEOUT_MS = 60_000  # a loaded 2-core CI machine renders the catalog slowly
 
 

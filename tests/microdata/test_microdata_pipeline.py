@@ -7,9 +7,6 @@ from __future__ import annotations
 import dagster as dg
 import pandas as pd
 import yaml
-from microdata_synth import mapping_spec, synthetic_lfs, write_survey
-from test_checks import validate_workbook as validate  # stage, load and validate as the pipeline does
-from test_microdata import mapping_file, survey_frame, write
 from typer.testing import CliRunner
 
 from ilms_dagster.assets.tabulations import microdata_workbook
@@ -17,6 +14,9 @@ from ilms_dagster.cli import app
 from ilms_dagster.microdata import load_mapping, tabulate, write_outputs
 from ilms_dagster.partitions import ensure_countries, submission_key
 from ilms_dagster.questionnaire.workbook import parse_workbook
+from tests.checks.test_checks import validate_workbook as validate  # stage, load and validate as the pipeline does
+from tests.microdata.test_microdata import mapping_file, survey_frame, write
+from tests.support.microdata_synth import mapping_spec, synthetic_lfs, write_survey
 
 runner = CliRunner()
 
