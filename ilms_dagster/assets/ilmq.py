@@ -28,7 +28,7 @@ from ilms_dagster.checks import (
     write_feedback,
 )
 from ilms_dagster.intake.submissions import StagedSubmission
-from ilms_dagster.orchestration.dagster_workarounds import range_check_evaluation
+from ilms_dagster.orchestration.dagster_workarounds import range_check_evaluations
 from ilms_dagster.partitions import BACKFILL_POLICY, partition_rounds_countries, submission_key, submission_partitions
 from ilms_dagster.registry import TABLES, TableSpec
 from ilms_dagster.resources import WAREHOUSE_POOL, IlmsStorage
@@ -204,7 +204,7 @@ def ilmq_tables(context: dg.AssetExecutionContext, storage: IlmsStorage, warehou
     # just recorded, or an earlier run's for a blocked one); a range run reports evaluations targeted the same way
     # (AssetCheckResult has no partition: orchestration/dagster_workarounds.py).
     if context.has_partition_key_range:
-        yield from (range_check_evaluation(context.instance, e) for e in evaluations)
+        yield from range_check_evaluations(context.instance, evaluations)
     else:
         yield from (_check_result(e) for e in evaluations)
 

@@ -14,7 +14,7 @@
    own decision before the failure is stored (Dagster tags it again after, with the same decision).
 3. `AssetCheckResult` has no partition (dagster-io/dagster#17005, partitioned checks are a preview): a step
    over a partition range cannot report a partitioned check result; Dagster gives it no partition and no target.
-   `range_check_evaluation` builds the evaluation as `AssetCheckResult.to_asset_check_evaluation` does for a
+   `range_check_evaluations` builds the evaluations as `AssetCheckResult.to_asset_check_evaluation` does for a
    one-partition step: the partition's latest materialization, from the instance's public records API.
 
 `WorkaroundInstance` is selected by `instance_class` in both dagster.yaml files; it changes nothing else.
@@ -63,29 +63,45 @@ class WorkaroundInstance(dg.DagsterInstance):
         self.add_run_tags(run.run_id, {WILL_RETRY_TAG: str(decision).lower()})
 
 
-def range_check_evaluation(
-    instance: dg.DagsterInstance, evaluation: dg.AssetCheckEvaluation
-) -> dg.AssetCheckEvaluation:
-    """The evaluation of a partitioned check in a range run, targeting its partition's latest materialization
-    (none for a partition never materialized), as Dagster targets a one-partition step's check result."""
-    records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=evaluation.asset_key, asset_partitions=[evaluation.partition]), limit=1
-    ).records
-    target = None
-    if records:
-        latest = records[0]
-        target = AssetCheckEvaluationTargetMaterializationData(
-            storage_id=latest.storage_id, run_id=latest.event_log_entry.run_id, timestamp=latest.timestamp
+def range_check_evaluations(
+    instance: dg.DagsterInstance, evaluations: list[dg.AssetCheckEvaluation]
+) -> list[dg.AssetCheckEvaluation]:
+    """The evaluations of partitioned checks in a range run, each targeting its partition's latest materialization
+    (none for a partition never materialized), as Dagster targets a one-partition step's check result. One query an
+    asset for its partitions' newest materializations; a partition not among them (blocked in this run, so its
+    latest is older) is asked for alone."""
+    targets: dict[tuple[dg.AssetKey, str], AssetCheckEvaluationTargetMaterializationData | None] = {}
+    by_asset: dict[dg.AssetKey, set[str]] = {}
+    for e in evaluations:
+        by_asset.setdefault(e.asset_key, set()).add(e.partition)
+    for key, partitions in by_asset.items():
+        newest = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=key, asset_partitions=sorted(partitions)), limit=len(partitions)
+        ).records
+        for record in newest:  # newest first
+            targets.setdefault((key, record.partition_key), _target(record))
+        for partition in partitions - {p for k, p in targets if k == key}:
+            latest = instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition]), limit=1
+            ).records
+            targets[(key, partition)] = _target(latest[0]) if latest else None
+    return [
+        dg.AssetCheckEvaluation(
+            asset_key=e.asset_key,
+            check_name=e.check_name,
+            passed=e.passed,
+            metadata=e.metadata,
+            target_materialization_data=targets[(e.asset_key, e.partition)],
+            severity=e.severity,
+            description=e.description,
+            blocking=e.blocking,
+            partition=e.partition,
         )
-    e = evaluation
-    return dg.AssetCheckEvaluation(
-        asset_key=e.asset_key,
-        check_name=e.check_name,
-        passed=e.passed,
-        metadata=e.metadata,
-        target_materialization_data=target,
-        severity=e.severity,
-        description=e.description,
-        blocking=e.blocking,
-        partition=e.partition,
+        for e in evaluations
+    ]
+
+
+def _target(record) -> AssetCheckEvaluationTargetMaterializationData:
+    return AssetCheckEvaluationTargetMaterializationData(
+        storage_id=record.storage_id, run_id=record.event_log_entry.run_id, timestamp=record.timestamp
     )

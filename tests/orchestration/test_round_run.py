@@ -116,7 +116,7 @@ def test_a_blocked_partition_of_a_range_run_is_failed_for_its_asset_and_its_chec
 
 def test_check_evaluations_target_the_latest_materialization_as_dagsters_records_give_it(project, monkeypatch):
     """Each evaluation of a range run names its partition's latest materialization
-    (`dagster_workarounds.range_check_evaluation`), after a second run too."""
+    (`dagster_workarounds.range_check_evaluations`), after a second run too."""
     from ilms_dagster.orchestration.instance import open_instance
 
     monkeypatch.setenv("DAGSTER_HOME", str(project.root / "dagster_home"))
