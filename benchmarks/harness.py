@@ -9,7 +9,7 @@ the same thing.
     python benchmarks/harness.py ilms-run-publish <data dir> <round> [<ISO3> ...]  # `ilms run`, publication included
 
 The child prints one JSON line last: wall and CPU seconds (user + system, all threads), peak RSS (MB),
-bytes written to storage (/proc/self/io write_bytes) and through write() (wchar), and its CPU by phase.
+bytes written to storage (psutil: write_bytes) and through write() (wchar), and its CPU by phase.
 """
 
 from __future__ import annotations
@@ -27,8 +27,10 @@ README = PROJECT / "README.md"
 
 
 def _io() -> dict[str, int]:
-    fields = dict(line.split(": ") for line in Path("/proc/self/io").read_text().splitlines())
-    return {"write_bytes": int(fields["write_bytes"]), "wchar": int(fields["wchar"])}
+    import psutil
+
+    counters = psutil.Process().io_counters()
+    return {"write_bytes": counters.write_bytes, "wchar": counters.write_chars}
 
 
 def _stage(partition: tuple[str, str]):

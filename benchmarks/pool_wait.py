@@ -1,6 +1,6 @@
 """CPU that `ilms run` spends waiting for the warehouse: a real run in pool duckdb_warehouse is in progress on a fresh
 instance (shipped dagster.yaml); `ilms run --country THA` starts on the bundled samples and waits for it; its CPU
-(utime + stime, /proc/<pid>/stat) is read over --seconds of waiting; then the holding run ends and `ilms run` must
+(user + system, psutil) is read over --seconds of waiting; then the holding run ends and `ilms run` must
 load. Dagster 1.13's in-process executor spins a core while a step waits for a pool slot at op granularity; the
 shipped dagster.yaml holds pools per run (docs/performance.md). Target: under a third of a core. Writes its line into
 docs/performance.md (section pool-wait).
@@ -11,7 +11,6 @@ docs/performance.md (section pool-wait).
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
 import tempfile
@@ -21,6 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "benchmarks"), str(ROOT)]
 
+import psutil  # noqa: E402
 from harness import write_section  # noqa: E402
 
 from ilms_dagster.orchestration.instance import SHIPPED_DAGSTER_YAML, instance_at  # noqa: E402
@@ -30,8 +30,8 @@ TARGET = 1 / 3  # CPU seconds per second of waiting
 
 
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
 
 
 def main() -> None:

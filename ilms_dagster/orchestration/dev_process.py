@@ -10,7 +10,7 @@ webserver, daemon and code server are its children and outlive it); and a watchd
 <leader>`, started in a session of its own with a pipe from `ilms dev` as its standard input. The kernel closes that
 pipe when `ilms dev` dies however it dies; at end of file the watchdog sends SIGTERM to the group and to every
 descendant of the leader it has seen (it looks every second, so processes that left the group are found too), waits
-`WATCHDOG_GRACE_SECONDS`, and SIGKILLs what is left. Process facts come from /proc (Linux): no dependency.
+`WATCHDOG_GRACE_SECONDS`, and SIGKILLs what is left. Process facts come from psutil.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
+
+import psutil
 
 GRACE_SECONDS = 20
 WATCHDOG_GRACE_SECONDS = 5
@@ -37,77 +38,64 @@ def _die_with_parent() -> None:  # runs in the child, before exec
             pass
 
 
-def stop_group(process: subprocess.Popen, grace: float = GRACE_SECONDS) -> None:
-    """SIGTERM the group, wait up to `grace` seconds, SIGKILL whatever is left of it."""
-    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, None)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            break
-        try:
-            process.wait(timeout=wait)
-            if sig == signal.SIGTERM:  # the leader is gone; members may linger a moment
-                os.killpg(process.pid, signal.SIGKILL)
-            break
-        except subprocess.TimeoutExpired:
-            continue
-        except ProcessLookupError:
-            break
-    process.wait()
-
-
-def _start_time(pid: int) -> int | None:
-    """The process's start time in clock ticks since boot (field 22 of /proc/<pid>/stat), None if it is gone or a
-    zombie: (pid, start time) names one process even after the pid is reused."""
+def stop_group(leader: subprocess.Popen | int, grace: float = GRACE_SECONDS, first: int = signal.SIGTERM) -> None:
+    """Send `first` (SIGTERM) to the process group that `leader` (a Popen, or a pid that is also the group's id)
+    leads, wait up to `grace` seconds for the group to end, then SIGKILL whatever is left of it. The one way this
+    project stops a group: `ilms dev`, the production topology's services, the tests' `dagster dev`."""
+    pgid = leader.pid if isinstance(leader, subprocess.Popen) else leader
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "
-    return None if fields[0] in ("Z", "X") else int(fields[19])
-
-
-def descendants(pid: int) -> dict[int, int]:
-    """{pid: start time} of every living descendant of `pid` (Linux /proc)."""
-    found: dict[int, int] = {}
-    todo = [pid]
-    while todo:
-        parent = todo.pop()
+        os.killpg(pgid, first)
+    except ProcessLookupError:
+        pass
+    deadline = time.monotonic() + grace
+    while group_members(pgid) and time.monotonic() < deadline:
+        if isinstance(leader, subprocess.Popen):
+            leader.poll()  # reap the leader, else it lingers as a zombie of ours
+        time.sleep(0.1)
+    while group_members(pgid):
         try:
-            tasks = list(Path(f"/proc/{parent}/task").iterdir())
-        except OSError:
-            continue
-        for task in tasks:
-            try:
-                children = [int(c) for c in (task / "children").read_text().split()]
-            except OSError:
-                continue
-            for child in children:
-                started = _start_time(child)
-                if started is not None and child not in found:
-                    found[child] = started
-                    todo.append(child)
-    return found
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    if isinstance(leader, subprocess.Popen):
+        leader.wait()
 
 
-def group_members(pgid: int) -> dict[int, int]:
+def start_time(pid: int) -> float | None:
+    """The process's start time, None if it is gone or a zombie: (pid, start time) names one process even after
+    the pid is reused."""
+    try:
+        process = psutil.Process(pid)
+        return None if process.status() in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD) else process.create_time()
+    except psutil.Error:
+        return None
+
+
+def descendants(pid: int) -> dict[int, float]:
+    """{pid: start time} of every living descendant of `pid`."""
+    try:
+        children = psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        return {}
+    found = {child.pid: start_time(child.pid) for child in children}
+    return {pid: started for pid, started in found.items() if started is not None}
+
+
+def group_members(pgid: int) -> dict[int, float]:
     """{pid: start time} of the living processes of process group `pgid`."""
     found = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
+    for process in psutil.process_iter():
         try:
-            stat = (entry / "stat").read_text()
-        except OSError:
+            if os.getpgid(process.pid) == pgid and (started := start_time(process.pid)) is not None:
+                found[process.pid] = started
+        except (ProcessLookupError, psutil.Error):
             continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
-            found[int(entry.name)] = int(fields[19])
     return found
 
 
-def _alive(processes: dict[int, int]) -> dict[int, int]:
-    return {pid: started for pid, started in processes.items() if _start_time(pid) == started}
+def _alive(processes: dict[int, float]) -> dict[int, float]:
+    return {pid: started for pid, started in processes.items() if start_time(pid) == started}
 
 
 def _signal_all(processes: dict[int, int], sig: int) -> None:
@@ -123,8 +111,8 @@ def watch(leader: int, grace: float = WATCHDOG_GRACE_SECONDS) -> int:
     descendants every second; then stop them all. Exits 0, having stopped nothing when nothing was left."""
     for sig in (signal.SIGINT, signal.SIGHUP):  # the terminal's signals are for `ilms dev`, not for the watchdog
         signal.signal(sig, signal.SIG_IGN)
-    known: dict[int, int] = {}
-    started = _start_time(leader)
+    known: dict[int, float] = {}
+    started = start_time(leader)
     if started is not None:
         known[leader] = started
     while True:
@@ -156,7 +144,7 @@ def watch(leader: int, grace: float = WATCHDOG_GRACE_SECONDS) -> int:
 
 def start_watchdog(leader: int) -> subprocess.Popen:
     """The watchdog of the process group led by `leader`; keep the returned Popen (its stdin is the pipe) until
-    this process ends. Run as a script, not `-m ilms_dagster...`: only the standard library is imported."""
+    this process ends. Run as a script, not `-m ilms_dagster...`: nothing of the project is imported."""
     return subprocess.Popen(
         [sys.executable, "-I", os.path.abspath(__file__), "watch", str(leader)],
         stdin=subprocess.PIPE,

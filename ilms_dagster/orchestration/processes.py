@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ilms_dagster.orchestration.dev_process import start_time, stop_group
 from ilms_dagster.orchestration.environment import DAGSTER_ENVIRONMENT
 from ilms_dagster.orchestration.executor import BACKEND_ENV, BROKER_ENV, EXECUTOR_ENV
 from ilms_dagster.resources.storage import PROJECT_ROOT
@@ -106,21 +107,13 @@ class Topology:
 # -- processes ------------------------------------------------------------------------------------------------
 
 
-def _start_ticks(pid: int) -> int | None:
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
-    except (OSError, IndexError, ValueError):
-        return None
-
-
 def running_pid(topology: Topology, service: str) -> int | None:
     """The pid of the service if the process its pid file names is still that process (same start time)."""
     path = topology.pid_file(service)
     if not path.exists():
         return None
-    pid, ticks = (int(x) for x in path.read_text().split())
-    state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] if Path(f"/proc/{pid}").exists() else "X"
-    return pid if state not in ("Z", "X") and _start_ticks(pid) == ticks else None
+    pid, started = path.read_text().split()
+    return int(pid) if start_time(int(pid)) == float(started) else None
 
 
 def _spawn(topology: Topology, service: str, command: list[str], env: dict[str, str], user: str | None = None) -> int:
@@ -137,7 +130,7 @@ def _spawn(topology: Topology, service: str, command: list[str], env: dict[str, 
             start_new_session=True,
             **_as_user(user),
         )
-    topology.pid_file(service).write_text(f"{process.pid} {_start_ticks(process.pid)}\n")
+    topology.pid_file(service).write_text(f"{process.pid} {start_time(process.pid)!r}\n")
     return process.pid
 
 
@@ -171,37 +164,8 @@ def stop(topology: Topology, service: str, grace: float = 20) -> bool:
     topology.pid_file(service).unlink(missing_ok=True)
     if pid is None:
         return False
-    first = signal.SIGINT if service == "postgres" else signal.SIGTERM
-    for sig, wait in ((first, grace), (signal.SIGKILL, 5)):
-        try:
-            os.killpg(pid, sig)
-        except ProcessLookupError:
-            break
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline and _group_alive(pid):
-            time.sleep(0.2)
-        if not _group_alive(pid):
-            break
+    stop_group(pid, grace, first=signal.SIGINT if service == "postgres" else signal.SIGTERM)
     return True
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    for proc in Path("/proc").iterdir():  # a group whose members are all zombies is gone
-        if proc.name.isdigit():
-            try:
-                fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
-                return True
-    return False
-
-
-# -- the services ---------------------------------------------------------------------------------------------
 
 
 def _binary(name: str, dirs: list[Path] = ()) -> str:

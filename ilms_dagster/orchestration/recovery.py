@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import dagster as dg
 from dagster._core.storage.dagster_run import FINISHED_STATUSES, RunsFilter
 
+from ilms_dagster.orchestration.dev_process import start_time
+
 IN_PROGRESS = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
 
 
@@ -35,23 +37,8 @@ class Swept:
 def process_alive(pid: int, started_after: float | None = None) -> bool:
     """Whether `pid` is a live (not zombie) process that was already running at `started_after` (epoch s):
     a process started later is a reuse of the number, not the run's process."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-        if fields[0] in ("Z", "X"):
-            return False
-        if started_after is not None:
-            boot = next(float(line.split()[1]) for line in open("/proc/stat") if line.startswith("btime"))
-            started = boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
-            return started <= started_after + 1
-    except (OSError, IndexError, StopIteration, ValueError):
-        pass  # no /proc: trust kill(0)
-    return True
+    started = start_time(pid)
+    return started is not None and (started_after is None or started <= started_after + 1)
 
 
 def run_pid(instance: dg.DagsterInstance, run_id: str) -> int | None:

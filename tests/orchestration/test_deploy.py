@@ -19,6 +19,7 @@ import pytest
 
 from ilms_dagster.definitions import defs
 from ilms_dagster.orchestration import topology as deploy
+from ilms_dagster.orchestration.dev_process import group_members
 from ilms_dagster.registry import REPORTING_COUNTRIES, ROUNDS
 from ilms_dagster.resources.warehouse import connect_read_only
 from tests.support.dagster_dev import FINISHED, DagsterDev, backfill_asset_keys, ensure_partitions, lock_errors
@@ -45,7 +46,7 @@ def topology():
         pids = [p for p in deploy.status(topo.root).values() if p]
         deploy.down(topo.root)
         shutil.rmtree(root, ignore_errors=True)
-        assert not [p for p in pids if deploy._group_alive(p)], "down left processes behind"
+        assert not [p for p in pids if group_members(p)], "down left processes behind"
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from ilms_dagster.orchestration.dev_process import stop_group
 from ilms_dagster.orchestration.environment import DAGSTER_ENVIRONMENT
 from ilms_dagster.orchestration.front_door import TOKEN_ENV, new_token
 from ilms_dagster.orchestration.instance import SHIPPED_DAGSTER_YAML
@@ -285,23 +285,7 @@ def dagster_dev(
         server.wait_until_ready(ready_timeout)
         yield server
     finally:
-        _stop_group(process)
-
-
-def _stop_group(process: subprocess.Popen, grace: float = 30) -> None:
-    """SIGTERM the process group started for dagster dev, then SIGKILL whatever is left of it."""
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=grace)
-    except ProcessLookupError:
-        return
-    except subprocess.TimeoutExpired:
-        pass
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    process.wait()
+        stop_group(process, grace=30)
 
 
 SENSORS_QUERY = """
