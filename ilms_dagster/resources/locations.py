@@ -6,12 +6,17 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+CHECKOUT = Path(__file__).resolve().parents[2]
+IN_CHECKOUT = (CHECKOUT / "dbt_like_sql").is_dir()
+# The folders the package reads (dagster.yaml, dbt_like_sql/, expectations/, microdata/, deploy/): the checkout's,
+# or their copies in an installed wheel (pyproject.toml, force-include).
+PROJECT_ROOT = CHECKOUT if IN_CHECKOUT else Path(__file__).resolve().parents[1] / "project_files"
 
 
 def data_dir() -> Path:
-    """The project's data folder; ILMS_DATA_DIR overrides it."""
-    return Path(os.environ.get("ILMS_DATA_DIR") or PROJECT_ROOT / "data")
+    """The data folder: ILMS_DATA_DIR, else `data/` of the checkout, or of the current folder where the package is
+    installed from a wheel."""
+    return Path(os.environ.get("ILMS_DATA_DIR") or (CHECKOUT if IN_CHECKOUT else Path.cwd()) / "data")
 
 
 def warehouse_path() -> Path:
