@@ -32,7 +32,7 @@ def _rows(conn) -> pd.DataFrame:
     key=STATUS_REPORT,
     deps=[STATUS_MODEL],
     group_name="reports",
-    kinds={"duckdb", "matplotlib"},
+    kinds={"duckdb", "altair"},
     owners=["team:data-engineering"],
     pool=WAREHOUSE_POOL,  # it opens the warehouse file
     automation_condition=MODELS_AUTOMATION,

@@ -1,14 +1,13 @@
 """Where the collection stands, round x country, from `marts.status_matrix` (dbt_like_sql/status_matrix.sql):
-the matrix as Markdown and as a PNG (matplotlib), the overdue cells, and the alert about newly blocked, late or
+the matrix as Markdown and as a PNG (Altair), the overdue cells, and the alert about newly blocked, late or
 missing cells (a Slack-ready message body; sending it is left to the deployment: nothing here uses the network).
 
-Pure functions over the model's rows; the Dagster wrappers are in assets/status.py. Rounds and countries are
+Pure functions over the model's rows; the Dagster wrappers are in assets/status_report.py. Rounds and countries are
 the rows' own, never a list of the code's.
 """
 
 from __future__ import annotations
 
-import io
 import json
 
 import pandas as pd
@@ -47,39 +46,29 @@ def matrix_markdown(rows: pd.DataFrame) -> str:
 
 
 def matrix_png(rows: pd.DataFrame) -> bytes:
-    """The matrix as a PNG: a coloured cell per round x country, its label written in it."""
-    import matplotlib
+    """The matrix as a PNG (Altair, rendered by vl-convert as the publication's charts are): a coloured cell per
+    round x country, its label written in it, the statuses in the legend."""
+    import altair as alt
+    import vl_convert as vlc
 
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-    from matplotlib.colors import ListedColormap
-    from matplotlib.patches import Patch
-
-    grid = matrix(rows)
-    statuses = list(COLOURS)
-    status_grid = (
-        rows.pivot(index="round", columns="ref_area", values="status").reindex_like(grid) if len(grid) else grid
+    cells = rows[["round", "ref_area", "status", "label"]].astype({"round": str}) if len(rows) else rows
+    if cells.empty:
+        cells = pd.DataFrame([{"round": "-", "ref_area": "-", "status": "not yet due", "label": "no submission yet"}])
+    rounds = sorted(cells["round"].unique(), reverse=True)
+    base = alt.Chart(cells).encode(
+        x=alt.X("ref_area:N", title=None, sort="ascending", axis=alt.Axis(orient="top", labelAngle=0)),
+        y=alt.Y("round:N", title=None, sort=rounds),
     )
-    codes = status_grid.map(statuses.index).to_numpy() if len(grid) else [[0]]
-    fig, ax = plt.subplots(figsize=(1.2 + 0.9 * max(len(grid.columns), 1), 1.2 + 0.45 * max(len(grid), 1)), dpi=100)
-    ax.imshow(codes, cmap=ListedColormap(list(COLOURS.values())), vmin=0, vmax=len(statuses) - 1, aspect="auto")
-    ax.set_xticks(range(len(grid.columns)), list(grid.columns))
-    ax.set_yticks(range(len(grid.index)), [str(r) for r in grid.index])
-    for i, (_round, row) in enumerate(grid.iterrows()):
-        for j, label in enumerate(row):
-            ax.text(j, i, str(label).replace(", ", "\n"), ha="center", va="center", fontsize=6)
-    ax.set_title("Submissions by round x country")
-    ax.legend(
-        handles=[Patch(color=c, label=s) for s, c in COLOURS.items()],
-        loc="upper left",
-        bbox_to_anchor=(1.01, 1),
-        fontsize=7,
+    colour = alt.Color(
+        "status:N",
+        scale=alt.Scale(domain=list(COLOURS), range=list(COLOURS.values())),
+        legend=alt.Legend(title="status"),
     )
-    fig.tight_layout()
-    out = io.BytesIO()
-    fig.savefig(out, format="png", metadata={"Software": None})  # no version stamp: same rows, same bytes
-    plt.close(fig)
-    return out.getvalue()
+    chart = base.mark_rect(stroke="white").encode(color=colour) + base.mark_text(fontSize=9).encode(text="label:N")
+    chart = chart.properties(
+        title="Submissions by round x country", width=72 * cells["ref_area"].nunique(), height=28 * len(rounds)
+    )
+    return vlc.vegalite_to_png(chart.to_json(), scale=2)
 
 
 def overdue(rows: pd.DataFrame) -> pd.DataFrame:
