@@ -19,7 +19,7 @@ def sql(
     labels: Annotated[bool, typer.Option(help="Add a label column beside every column of codes")] = False,
 ) -> None:
     """Run a query on the warehouse's read copy and print every column of the result."""
-    from ilms_dagster.publication.extracts import ExportError, query
+    from ilms_dagster.models.extracts import ExportError, query
     from ilms_dagster.resources.locations import connect_read_only, warehouse_path
 
     text = file.read_text() if file else query_text
@@ -45,7 +45,7 @@ def export(
     labels: Annotated[bool, typer.Option(help="Add a label column beside every column of codes")] = True,
 ) -> None:
     """Write a mart, a table or a query's result to CSV, Parquet or Excel, labels beside codes."""
-    from ilms_dagster.publication.extracts import ExportError, labelled_sql, relation_sql, write
+    from ilms_dagster.models.extracts import ExportError, labelled_sql, relation_sql, write
     from ilms_dagster.resources.locations import connect_read_only, warehouse_path
 
     if not warehouse_path().exists():

@@ -1,1 +1,2 @@
-"""The SQL models of `dbt_like_sql/`: discovered, ordered by what they read, built in DuckDB."""
+"""The SQL models of `dbt_like_sql/`: discovered with what they read (`discovery`), built in DuckDB (`build`), and
+what analysts take out of them (`extracts`)."""

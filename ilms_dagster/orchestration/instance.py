@@ -23,9 +23,9 @@ def ensure_dagster_home() -> Path:
 
 
 def instance_at(home: Path | str) -> dg.DagsterInstance:
-    """The instance of folder `home`, open. The shipped dagster.yaml names its storage folder by DAGSTER_HOME
-    (`base_dir: {env: DAGSTER_HOME}`), so this process's DAGSTER_HOME becomes `home` (as `dagster` commands
-    require): never `DagsterInstance.from_config(home)` with another DAGSTER_HOME set."""
+    """The instance of folder `home`, open. The shipped dagster.yaml's storages live in DAGSTER_HOME/history, so
+    this process's DAGSTER_HOME becomes `home` (as `dagster` commands expect): never
+    `DagsterInstance.from_config(home)` with another DAGSTER_HOME set."""
     os.environ["DAGSTER_HOME"] = str(Path(home).resolve())
     return dg.DagsterInstance.get()
 

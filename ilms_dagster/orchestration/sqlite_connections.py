@@ -12,21 +12,35 @@ What would remove this module: Dagster's SQLite storages taking an engine or con
 config (they take only `base_dir`). `tests/orchestration/test_sqlite_connections.py` fails when a method
 overridden here changes its signature in a Dagster release.
 
-`base_dir` is the instance folder (`{env: DAGSTER_HOME}` in dagster.yaml); the databases go to its `history/`
-folder, where Dagster's default storage keeps them.
+The databases go to `<base_dir>/history/`, where Dagster's default storage keeps them. `base_dir` is optional: by
+default the instance folder, DAGSTER_HOME; without one (a `dagster` command run in the project folder with no
+DAGSTER_HOME, which Dagster serves from a temporary instance) a temporary folder, removed when the process ends.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from contextlib import contextmanager
 
+from dagster import Field, StringSource
 from dagster._core.storage.event_log.sqlite.consolidated_sqlite_event_log import ConsolidatedSqliteEventLogStorage
 from dagster._core.storage.runs import SqliteRunStorage
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 from sqlalchemy import create_engine, event
 
 HISTORY = "history"
+CONFIG = {"base_dir": Field(StringSource, is_required=False, description="default: DAGSTER_HOME")}
+
+
+def history_folder(config_value) -> str:
+    base_dir = config_value.get("base_dir") or os.environ.get("DAGSTER_HOME")
+    if not base_dir:
+        base_dir = tempfile.mkdtemp(prefix="ilms_dagster_home_")
+        atexit.register(shutil.rmtree, base_dir, ignore_errors=True)
+    return os.path.join(base_dir, HISTORY)
 
 
 class _PooledConnections:
@@ -58,9 +72,13 @@ class PooledSqliteRunStorage(_PooledConnections, SqliteRunStorage):
     """Dagster's SQLite run storage (`<base_dir>/history/runs.db`)."""
 
     @classmethod
+    def config_type(cls):
+        return CONFIG
+
+    @classmethod
     def from_config_value(cls, inst_data, config_value):
         # Dagster's builds a SqliteRunStorage whatever the class
-        return cls.from_local(os.path.join(config_value["base_dir"], HISTORY), inst_data=inst_data)
+        return cls.from_local(history_folder(config_value), inst_data=inst_data)
 
     def connect(self):
         return self._pooled_connection()
@@ -70,8 +88,13 @@ class PooledSqliteEventLogStorage(_PooledConnections, ConsolidatedSqliteEventLog
     """Dagster's consolidated SQLite event log (`<base_dir>/history/event_log.db`: one database, where the
     default event log writes each asset event twice, into a database per run and an index)."""
 
-    def __init__(self, base_dir, inst_data=None):
-        super().__init__(os.path.join(base_dir, HISTORY), inst_data=inst_data)
+    @classmethod
+    def config_type(cls):
+        return CONFIG
+
+    @classmethod
+    def from_config_value(cls, inst_data, config_value):
+        return cls(history_folder(config_value), inst_data=inst_data)
 
     def _connect(self):
         return self._pooled_connection()

@@ -1,7 +1,7 @@
 """Publication: a round's charts, static pages, release workbook and report, built from the warehouse's marts.
 
 Pure core (no Dagster): `publish(conn, round_, out, exports)` reads the marts once (data.py), renders the charts
-(charts.py, Altair + vl-convert), writes the release workbook (workbook.py, openpyxl), the pages (pages.py,
+(charts.py, Altair + vl-convert), writes the release workbook (release_workbook.py, openpyxl), the pages (pages.py,
 Jinja2 templates shipped in templates/) and the report (report.py, HTML printed to PDF by headless Chromium)
 into `<data>/publication/<round>/`. The Dagster assets (ilms_dagster/assets/release.py) and `ilms publish`
 (ilms_dagster/cli/publish.py) wrap it.

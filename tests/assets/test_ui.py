@@ -225,7 +225,7 @@ def test_browser_walks_the_ui_paths_of_the_docs_and_shows_the_blocked_partition(
             page.screenshot(path=ARTIFACTS / "ui_blocked_check.png", full_page=True)
 
             # ... and its own Partitions tab: the blocked partition counted failed (red), not missing
-            page.get_by_role("tab", name="Partitions").click()
+            page.goto(f"{ui.url}/assets/ilmq/{BLOCKED[2]}?view=partitions")
             expect(page.get_by_text("Failed (1)")).to_be_visible(**wait)
             page.screenshot(path=ARTIFACTS / "ui_blocked_partitions.png", full_page=True)
 

@@ -18,6 +18,7 @@ import psycopg2
 import pytest
 
 from ilms_dagster.definitions import defs
+from ilms_dagster.orchestration import processes
 from ilms_dagster.orchestration import topology as deploy
 from ilms_dagster.orchestration.dev_process import group_members
 from ilms_dagster.registry import REPORTING_COUNTRIES, ROUNDS
@@ -89,7 +90,7 @@ def step_start_pid(instance, run_id: str, step: str) -> int | None:
 
 def test_topology_runs_on_postgres_and_celery_on_loopback_and_refuses_a_taken_port(topology):
     status = deploy.status(topology.root)
-    assert all(status.values()) and set(status) == {*deploy.SERVICES, "worker_1", "worker_2"}
+    assert all(status.values()) and set(status) == {*processes.SERVICES, "worker_1", "worker_2"}
     assert (topology.root / "postgres" / "PG_VERSION").exists() and Path(
         topology.root / "postgres"
     ).owner() == "postgres"

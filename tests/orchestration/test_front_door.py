@@ -19,11 +19,11 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-import dagster as dg
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
 from ilms_dagster.definitions import defs
+from ilms_dagster.orchestration.instance import instance_at
 from tests.support.dagster_dev import LAUNCH_BACKFILL, backfill_asset_keys, dagster_dev, ensure_partitions, free_port
 
 pytestmark = pytest.mark.slow
@@ -44,7 +44,7 @@ def ui(tmp_path_factory):
 @pytest.fixture(scope="module")
 def launch(ui):
     """The GraphQL body that launches a backfill of one partition (as the UI's Materialize button does)."""
-    with dg.DagsterInstance.from_config(str(ui.home)) as instance:
+    with instance_at(ui.home) as instance:
         keys = ensure_partitions(instance, ["2024"], ["THA"])
     params = {
         "partitionNames": keys,
@@ -76,7 +76,7 @@ def request(
 
 def launched(ui) -> tuple[list[str], list[str]]:
     """(backfill ids, run ids) of the instance."""
-    with dg.DagsterInstance.from_config(str(ui.home)) as instance:
+    with instance_at(ui.home) as instance:
         return [b.backfill_id for b in instance.get_backfills()], [r.run_id for r in instance.get_runs()]
 
 
