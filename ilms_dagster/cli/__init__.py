@@ -149,9 +149,6 @@ def export_ilostat(
         console.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
-DEV_SUPERSEDED = "Function `dev_command` is superseded"  # the start of Dagster 1.13's SupersessionWarning
-
-
 @app.command()
 def dev(
     host: Annotated[
@@ -175,7 +172,7 @@ def dev(
     watchdog if `ilms dev` is killed."""
 
     from ilms_dagster.orchestration.dev_process import run_process_group
-    from ilms_dagster.orchestration.front_door import HOSTS_ENV, TOKEN_ENV, new_token
+    from ilms_dagster.orchestration.front_door import DEV_SUPERSEDED, HOSTS_ENV, TOKEN_ENV, new_token
     from ilms_dagster.orchestration.instance import ensure_dagster_home
 
     home = ensure_dagster_home()

@@ -1,9 +1,9 @@
-"""The UI's front door: Dagster's own webserver application wrapped in an ASGI middleware that authenticates.
+"""The UI's front door: an authenticating reverse proxy (ASGI, served by uvicorn) in front of Dagster's webserver.
 
 Dagster's webserver has no authentication, executes GraphQL mutations sent by GET whatever their `Origin`, and
-serves any `Host` (so DNS rebinding lets a foreign page read its answers). `FrontDoor` wraps the webserver's ASGI
-application (Starlette) in the same process, so the webserver is never reachable except through it; no reverse
-proxy, no system package. It
+serves any `Host` (so DNS rebinding lets a foreign page read its answers). `ilms dev` starts `dagster dev` with its
+webserver on a private loopback port (random, printed nowhere) and serves the UI through `FrontDoor` in front of
+`ReverseProxy`: Dagster's own webserver, unchanged and unpatched, and no system package. `FrontDoor`
 
 - serves only allowed `Host` names (127.0.0.1, localhost, ::1 and configured names): 403 otherwise;
 - refuses a state-changing request (anything but GET, HEAD, OPTIONS) and any WebSocket whose `Origin` is present
@@ -12,11 +12,11 @@ proxy, no system package. It
 - requires a login: the per-start token, as `?token=<token>` (GET: answered by a redirect that sets an HttpOnly,
   SameSite=Strict cookie), `Authorization: Bearer <token>`, or that cookie: 401 otherwise.
 
-`python -m ilms_dagster.orchestration.front_door dev <dagster dev options>` runs `dagster dev` (webserver, daemon, code server)
-with its webserver replaced by `python -m ilms_dagster.orchestration.front_door webserver <dagster-webserver options>`: the same
-webserver, its application wrapped. The token and the allowed names come from the environment (`ILMS_UI_TOKEN`,
-`ILMS_UI_ALLOWED_HOSTS`, comma separated), never from the command line (which `ps` shows to every local user), and
-only the webserver keeps them.
+`python -m ilms_dagster.orchestration.front_door dev <dagster dev options>` runs `dagster dev` (webserver, daemon, code
+server) on the private port and the front door on the `-h`/`-p` given. The token and the allowed names come from the
+environment (`ILMS_UI_TOKEN`, `ILMS_UI_ALLOWED_HOSTS`, comma separated), never from the command line (which `ps`
+shows to every local user), and only the front door keeps them. What the private port leaves open (a local user, or a
+page that finds the port): docs/security.md.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ import hmac
 import os
 import secrets
 import sys
-import warnings
 from collections.abc import Iterable
 from http.cookies import SimpleCookie
 from urllib.parse import parse_qsl, urlencode
@@ -35,6 +34,7 @@ TOKEN_ENV = "ILMS_UI_TOKEN"
 HOSTS_ENV = "ILMS_UI_ALLOWED_HOSTS"
 DEFAULT_HOSTS = ("127.0.0.1", "localhost", "::1")
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+DEV_SUPERSEDED = "Function `dev_command` is superseded"  # the start of Dagster 1.13's SupersessionWarning
 COOKIE_PREFIX = "ilms_ui_"
 
 
@@ -190,44 +190,185 @@ def _settings_from_environment() -> tuple[str, list[str]]:
     return token, [h for h in os.environ.pop(HOSTS_ENV, "").split(",") if h.strip()]
 
 
-def webserver(argv: list[str]) -> None:
-    """`dagster-webserver` with its application wrapped in `FrontDoor`."""
-    import dagster_webserver.cli as webserver_cli
+HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailers",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+    "content-length",
+}
 
-    token, hosts = _settings_from_environment()
-    create_app = webserver_cli.create_app_from_workspace_process_context
 
-    def create_wrapped(context, path_prefix: str = "", *args, **kwargs):
-        return FrontDoor(create_app(context, path_prefix, *args, **kwargs), token, hosts, path_prefix)
+class ReverseProxy:
+    """ASGI application that passes every HTTP request and WebSocket to the webserver at `upstream`
+    (`http://127.0.0.1:<private port>`), streaming both ways (httpx for HTTP, websockets for the UI's GraphQL
+    subscriptions)."""
 
-    webserver_cli.create_app_from_workspace_process_context = create_wrapped
-    webserver_cli.cli.main(argv, prog_name="dagster-webserver", auto_envvar_prefix="DAGSTER_WEBSERVER")
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream.rstrip("/")
+        self.client = None
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "lifespan":
+            await receive()  # startup
+            await send({"type": "lifespan.startup.complete"})
+            await receive()  # shutdown
+            if self.client is not None:
+                await self.client.aclose()
+            await send({"type": "lifespan.shutdown.complete"})
+        elif scope["type"] == "http":
+            await self._http(scope, receive, send)
+        else:
+            await self._websocket(scope, receive, send)
+
+    def _target(self, scope, scheme: str = "http") -> str:
+        query = scope.get("query_string", b"").decode("latin-1")
+        return (
+            f"{scheme}{self.upstream[4:]}{scope.get('raw_path', scope['path'].encode()).decode('latin-1').split('?')[0]}"
+            + (f"?{query}" if query else "")
+        )
+
+    @staticmethod
+    def _headers(scope) -> list[tuple[str, str]]:
+        return [
+            (k.decode("latin-1"), v.decode("latin-1"))
+            for k, v in scope.get("headers", [])
+            if k.decode("latin-1").lower() not in HOP_BY_HOP and not k.lower().startswith(b"sec-websocket")
+        ]
+
+    async def _http(self, scope, receive, send) -> None:
+        import httpx
+
+        if self.client is None:
+            self.client = httpx.AsyncClient(timeout=httpx.Timeout(None, connect=10))
+
+        async def body():
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return
+                yield message.get("body", b"")
+                if not message.get("more_body"):
+                    return
+
+        request = self.client.build_request(
+            scope["method"], self._target(scope), headers=self._headers(scope), content=body()
+        )
+        try:
+            response = await self.client.send(request, stream=True)
+        except httpx.HTTPError:
+            await send({"type": "http.response.start", "status": 502, "headers": [(b"content-type", b"text/plain")]})
+            await send({"type": "http.response.body", "body": b"502 the Dagster webserver is not answering\n"})
+            return
+        try:
+            headers = [
+                (k.encode("latin-1"), v.encode("latin-1"))
+                for k, v in response.headers.multi_items()
+                if k.lower() not in HOP_BY_HOP
+            ]
+            await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
+            async for chunk in response.aiter_raw():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+        finally:
+            await response.aclose()
+
+    async def _websocket(self, scope, receive, send) -> None:
+        import asyncio
+
+        import websockets
+
+        await receive()  # websocket.connect
+        try:
+            upstream = await websockets.connect(
+                self._target(scope, "ws"),
+                subprotocols=scope.get("subprotocols") or None,
+                additional_headers=[(k, v) for k, v in self._headers(scope) if k.lower() != "origin"],
+                max_size=None,
+            )
+        except (OSError, websockets.WebSocketException):
+            await send({"type": "websocket.close", "code": 1011})
+            return
+        await send({"type": "websocket.accept", "subprotocol": upstream.subprotocol})
+
+        async def to_upstream():
+            while (message := await receive())["type"] == "websocket.receive":
+                await upstream.send(message["bytes"] if message.get("bytes") is not None else message["text"])
+            await upstream.close()
+
+        async def from_upstream():
+            try:
+                async for data in upstream:
+                    await send(
+                        {"type": "websocket.send"} | ({"bytes": data} if isinstance(data, bytes) else {"text": data})
+                    )
+            finally:
+                await send({"type": "websocket.close", "code": 1000})
+
+        tasks = [asyncio.ensure_future(to_upstream()), asyncio.ensure_future(from_upstream())]
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in tasks:
+            task.cancel()
+        await upstream.close()
+
+
+def _option(argv: list[str], names: tuple[str, ...], default: str) -> tuple[str, list[str]]:
+    """The value of an option (`-p 3000`), and the arguments without it."""
+    rest, value, i = [], default, 0
+    while i < len(argv):
+        if argv[i] in names and i + 1 < len(argv):
+            value, i = argv[i + 1], i + 2
+        else:
+            rest.append(argv[i])
+            i += 1
+    return value, rest
 
 
 def dev(argv: list[str]) -> None:
-    """`dagster dev` whose webserver is `webserver` above; the token reaches that process only."""
-    import dagster._cli.dev as dagster_dev
+    """`dagster dev <argv>` with its webserver on a private loopback port, and the front door on the host and port
+    that `argv` names (`-h`, `-p`): the token and the allowed names stay in this process."""
+    import socket
+    import subprocess
+
+    import uvicorn
 
     token, hosts = _settings_from_environment()
-    open_subprocess = dagster_dev.open_ipc_subprocess
-    started = []
-
-    def open_wrapped(parts, **kwargs):
-        if any("dagster_webserver" in part for part in parts):
-            if parts[1:3] != ["-m", "dagster_webserver"]:  # fail closed: never an unwrapped webserver
-                raise RuntimeError(f"unexpected webserver command from dagster dev: {parts[:3]}")
-            parts = [parts[0], "-m", "ilms_dagster.orchestration.front_door", "webserver", *parts[3:]]
-            kwargs["env"] = (kwargs.get("env") or os.environ) | {TOKEN_ENV: token, HOSTS_ENV: ",".join(hosts)}
-            started.append(parts)
-        return open_subprocess(parts, **kwargs)
-
-    dagster_dev.open_ipc_subprocess = open_wrapped
-    warnings.filterwarnings("ignore", message="Function `dev_command` is superseded")
-    dagster_dev.dev_command.main(argv, prog_name="dagster dev")
+    host, argv = _option(argv, ("-h", "--host", "--dagit-host"), "127.0.0.1")
+    port, argv = _option(argv, ("-p", "--port", "--dagit-port"), "3000")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        private = probe.getsockname()[1]
+    dagster = subprocess.Popen(
+        [
+            sys.executable,
+            "-W",
+            f"ignore:{DEV_SUPERSEDED}",
+            "-m",
+            "dagster",
+            "dev",
+            *argv,
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(private),
+        ]
+    )
+    app = FrontDoor(ReverseProxy(f"http://127.0.0.1:{private}"), token, [host, *hosts])
+    try:
+        uvicorn.run(app, host=host, port=int(port), log_level="warning", ws="auto", lifespan="on")
+    finally:
+        if dagster.poll() is None:
+            dagster.terminate()
+        dagster.wait()
 
 
 if __name__ == "__main__":
-    commands = {"dev": dev, "webserver": webserver}
+    commands = {"dev": dev}
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
         raise SystemExit(f"usage: python -m ilms_dagster.orchestration.front_door {{{','.join(commands)}}} <options>")
     commands[sys.argv[1]](sys.argv[2:])

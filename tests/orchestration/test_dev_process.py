@@ -126,7 +126,7 @@ def test_sigkill_of_ilms_dev_leaves_no_dagster_process_and_frees_the_port(tmp_pa
         commands = [_command(pid) for pid in started]
         for part in (
             "front_door dev",
-            "front_door webserver",
+            "dagster_webserver",  # on its private port, behind the front door
             "dagster._daemon",
             "code-server",
             "dev_process.py watch",

@@ -1,4 +1,4 @@
-"""The UI's front door on a real `dagster dev` (front_door.py: Dagster's webserver application wrapped): requests a
+"""The UI's front door on a real `dagster dev` (front_door.py: an authenticating reverse proxy): requests a
 foreign page or a rebinding name could make are refused and launch nothing; the token logs a browser in.
 
 Every refused request carries a real launch of a backfill, and the instance is asked afterwards: no backfill, no
