@@ -41,13 +41,13 @@ filled AS (
 )
 SELECT
     g.round, g.ref_area, g.table_id, g.family, g.time,
-    EXISTS (SELECT 1 FROM raw.submissions AS s WHERE s.round = g.round AND s.ref_area = g.ref_area) AS submitted,
-    EXISTS (SELECT 1 FROM staging.accepted_partitions AS p WHERE p.round = g.round AND p.ref_area = g.ref_area)
+    EXISTS(SELECT 1 FROM raw.submissions AS s WHERE s.round = g.round AND s.ref_area = g.ref_area) AS submitted,
+    EXISTS(SELECT 1 FROM staging.accepted_partitions AS p WHERE p.round = g.round AND p.ref_area = g.ref_area)
         AS accepted,
-    EXISTS (SELECT 1 FROM filled AS f
+    EXISTS(SELECT 1 FROM filled AS f
             WHERE (f.ref_area, f.table_id, f.time, f.round) = (g.ref_area, g.table_id, g.time, g.round))
         AS filled_in_round,
-    EXISTS (SELECT 1 FROM filled AS f
+    EXISTS(SELECT 1 FROM filled AS f
             WHERE (f.ref_area, f.table_id, f.time) = (g.ref_area, g.table_id, g.time) AND f.round <= g.round)
         AS filled_by_round
 FROM grid AS g

@@ -37,7 +37,7 @@ cells AS (
         t.round, t.ref_area, t.deadline,
         t.submissions > 0 AS submitted,
         t.accepted,
-        coalesce(c.errors > 0, false) AS blocked,
+        coalesce(c.errors > 0, FALSE) AS blocked,
         r.ref_area IS NOT NULL AS reviewed,
         t.status = 'late' AS late,
         t.status = 'not submitted' AS missing,
