@@ -11,12 +11,12 @@ import openpyxl
 import pytest
 
 from ilms_dagster.assets import ilmq_tables, submission_file
-from ilms_dagster.assets.ilmq import SUBMISSION_CHECK, TABLE_CHECK
+from ilms_dagster.assets.ilmq import SUBMISSION_CHECK, TABLE_CHECK, table_key
 from ilms_dagster.assets.sql_models import MODEL_ASSETS
 from ilms_dagster.checks import RULES, run_expectations, validate_submission
 from ilms_dagster.checks.findings import label_codes
 from ilms_dagster.intake.submissions import archive, find_submission, stage
-from ilms_dagster.partitions import submission_key
+from ilms_dagster.partitions import submission_key, submission_partitions
 from ilms_dagster.questionnaire.sample_mistakes import DELIBERATE_MISTAKES, Mistake
 from ilms_dagster.questionnaire.samples import sample_values
 from ilms_dagster.questionnaire.template import write_workbook
@@ -61,6 +61,8 @@ def test_a_blocking_error_quarantines_the_partition_until_a_corrected_submission
         round_, country, selection=[submission_file, ilmq_tables, *MODEL_ASSETS], raise_on_error=False
     )
     assert not bad.success
+    status = project.instance.get_status_by_partition(table_key(mistake.table), [key], submission_partitions)
+    assert status[key].value == "FAILED"  # as the asset's Partitions tab shows it: failed, not missing
     assert bad.get_asset_materialization_events()  # the tables were loaded, for inspection ...
     assert not [e for e in bad.get_asset_materialization_events() if e.asset_key.path[0] in ("staging", "marts")]
     checks = {(e.asset_key.path[-1], e.check_name): e for e in bad.get_asset_check_evaluations()}
