@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import dagster as dg
-from dagster._core.storage.dagster_run import FINISHED_STATUSES, RunsFilter
+from dagster._core.storage.dagster_run import FINISHED_STATUSES  # a constant Dagster does not export
 
 from ilms_dagster.orchestration.dev_process import start_time
 
@@ -55,7 +55,7 @@ def sweep_dead_runs(instance: dg.DagsterInstance, report: Callable[[str], None] 
     """Fail every in-progress run whose process is dead and free its pool slots; free the slots still held
     by finished runs. Calls `report` with one line per run handled; returns them."""
     swept = []
-    for record in instance.get_run_records(RunsFilter(statuses=IN_PROGRESS)):
+    for record in instance.get_run_records(dg.RunsFilter(statuses=IN_PROGRESS)):
         run = record.dagster_run
         pid = run_pid(instance, run.run_id)
         started = record.start_time or record.create_timestamp.timestamp()
@@ -71,7 +71,7 @@ def sweep_dead_runs(instance: dg.DagsterInstance, report: Callable[[str], None] 
     if instance.event_log_storage.supports_global_concurrency_limits:
         holding = instance.event_log_storage.get_concurrency_run_ids()
         if holding:
-            for record in instance.get_run_records(RunsFilter(run_ids=list(holding), statuses=FINISHED_STATUSES)):
+            for record in instance.get_run_records(dg.RunsFilter(run_ids=list(holding), statuses=FINISHED_STATUSES)):
                 instance.event_log_storage.free_concurrency_slots_for_run(record.dagster_run.run_id)
                 swept.append(
                     Swept(
