@@ -19,6 +19,7 @@ import ctypes
 import os
 import select
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -27,6 +28,13 @@ import psutil
 
 GRACE_SECONDS = 20
 WATCHDOG_GRACE_SECONDS = 5
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (the kernel's choice)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def _die_with_parent() -> None:  # runs in the child, before exec

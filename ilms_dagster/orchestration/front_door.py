@@ -332,17 +332,16 @@ def _option(argv: list[str], names: tuple[str, ...], default: str) -> tuple[str,
 def dev(argv: list[str]) -> None:
     """`dagster dev <argv>` with its webserver on a private loopback port, and the front door on the host and port
     that `argv` names (`-h`, `-p`): the token and the allowed names stay in this process."""
-    import socket
     import subprocess
 
     import uvicorn
 
+    from ilms_dagster.orchestration.dev_process import free_port
+
     token, hosts = _settings_from_environment()
     host, argv = _option(argv, ("-h", "--host", "--dagit-host"), "127.0.0.1")
     port, argv = _option(argv, ("-p", "--port", "--dagit-port"), "3000")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        private = probe.getsockname()[1]
+    private = free_port()
     dagster = subprocess.Popen(
         [
             sys.executable,

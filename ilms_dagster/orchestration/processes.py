@@ -187,12 +187,6 @@ def _check_port_free(service: str, port: int) -> None:
             raise DeployError(f"port {port} on 127.0.0.1 for {service} is taken ({exc.strerror})") from None
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _postgres_user() -> str | None:
     """PostgreSQL refuses to run as root: as root it runs as Debian's `postgres` system user."""
     return "postgres" if os.geteuid() == 0 else None

@@ -22,6 +22,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from ilms_dagster.orchestration.dev_process import free_port
 from ilms_dagster.orchestration.processes import (
     DEPLOY_CONFIG,
     LOCATION,
@@ -33,7 +34,6 @@ from ilms_dagster.orchestration.processes import (
     _as_user,
     _binary,
     _check_port_free,
-    _free_port,
     _postgres_user,
     _spawn,
     _wait,
@@ -272,7 +272,7 @@ def up(
         raise DeployError(f"a deployment is already running in {root}: `ilms deploy down` first")
     ports = dict(ports or {})
     for service in ("postgres", "redis", "code_server", "webserver"):
-        ports.setdefault(service, _free_port())
+        ports.setdefault(service, free_port())
         _check_port_free(service, ports[service])
     topology = Topology(root, data_dir, ports, workers)
     root.mkdir(parents=True, exist_ok=True)

@@ -23,15 +23,6 @@ from tests.support.dagster_dev import free_port
 pytestmark = pytest.mark.slow
 
 
-def _group_alive(pgid: int) -> bool:
-    return bool(group_members(pgid))
-
-
-def _descendants(pid: int) -> dict[int, float]:
-    """{pid: start time} of every descendant ((pid, start time) names one process even if its pid is reused)."""
-    return descendants(pid)
-
-
 def _children(pid: int) -> list[int]:
     try:
         return [child.pid for child in psutil.Process(pid).children()]
@@ -109,9 +100,9 @@ def test_ilms_dev_listens_on_host_and_port_prints_the_url_and_sigterm_stops_its_
         dev.send_signal(signal.SIGTERM)
         assert dev.wait(timeout=90) == 0
         deadline = time.monotonic() + 30
-        while _group_alive(group) and time.monotonic() < deadline:
+        while group_members(group) and time.monotonic() < deadline:
             time.sleep(0.5)
-        assert not _group_alive(group)  # nothing left behind
+        assert not group_members(group)  # nothing left behind
     finally:
         if dev.poll() is None:
             dev.kill()
@@ -121,7 +112,7 @@ def test_sigkill_of_ilms_dev_leaves_no_dagster_process_and_frees_the_port(tmp_pa
     """A closed terminal or the OOM killer: no handler of `ilms dev` runs; its watchdog stops the rest."""
     port = free_port()
     dev, _ = _start_ilms_dev(tmp_path, "127.0.0.1", port)
-    started = _descendants(dev.pid)
+    started = descendants(dev.pid)
     try:
         commands = [_command(pid) for pid in started]
         for part in (

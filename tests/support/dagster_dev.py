@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from ilms_dagster.orchestration.dev_process import stop_group
+from ilms_dagster.orchestration.dev_process import free_port, stop_group
 from ilms_dagster.orchestration.environment import DAGSTER_ENVIRONMENT
 from ilms_dagster.orchestration.front_door import TOKEN_ENV, new_token
 from ilms_dagster.orchestration.instance import SHIPPED_DAGSTER_YAML
@@ -66,12 +65,6 @@ def lock_errors(instance: dg.DagsterInstance, run_ids: Sequence[str]) -> list[st
         for record in instance.all_logs(run_id)
         if "could not set lock" in dg.serialize_value(record).lower()
     ]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
